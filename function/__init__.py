@@ -1,0 +1,1 @@
+"""function-rds: a Crossplane composition function for self-service AWS RDS databases."""

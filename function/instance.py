@@ -1,0 +1,486 @@
+"""PostgresqlInstance, MysqlInstance, MariadbInstance: validate, compose, report status.
+
+Pipeline: parse spec -> validate against catalog, platform and what exists -> resolve settings
+-> compose rds Instance, read replicas, the SQL ProviderConfig -> readiness and status.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from pydantic import ValidationError
+
+from function import catalog, conditions, inputs, naming, resources, schedule
+from function.conditions import Problem
+from function.request import Request
+from function.resources import dig
+from function.specs import DEFAULT_DB_NAME, InstanceSpec
+
+# Names of the composed resources inside the composition.
+PRIMARY = "instance"
+SQL_PROVIDER_CONFIG = "sql-providerconfig"
+REPLICA_PREFIX = "replica-"
+
+MASTER_USERNAME = "dbadmin"
+ENGINE_OF_KIND = {
+    "PostgresqlInstance": "postgresql",
+    "MysqlInstance": "mysql",
+    "MariadbInstance": "mariadb",
+}
+PLATFORM_TAG_PREFIX = "klutch.io/"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the composed resources need, resolved from spec, plan, platform and observed."""
+
+    engine: str
+    identifier: str
+    version: str
+    major_upgrade: bool
+    plan: catalog.Plan
+    storage: int
+    max_storage: int
+    multi_az: bool
+    replicas: int
+    region: str
+    db_name: str
+    encrypted: bool
+    public: bool
+    backup: schedule.Schedule
+    tags: dict[str, str]
+
+
+def engine_of(kind: str) -> str:
+    return ENGINE_OF_KIND[kind.removeprefix("X")]
+
+
+def identifier_of(r: Request) -> str:
+    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)
+
+
+def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    engine = engine_of(r.kind)
+    spec, problems = parse_spec(r)
+    observed = r.observed.get(PRIMARY)
+    if spec is not None:
+        problems += validate(spec, engine, r, observed)
+    if problems:
+        conditions.report_problems(rsp, problems)
+        resources.keep_observed(rsp, r.observed)
+        resources.set_status(rsp, observed_status(r, engine, None))
+        return
+    assert spec is not None
+    settings = resolve(spec, engine, r, observed, rsp)
+    conditions.report_valid(rsp)
+    compose(r, rsp, settings)
+    resources.set_status(rsp, observed_status(r, engine, settings))
+
+
+def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:
+    try:
+        return InstanceSpec.model_validate(r.spec), []
+    except ValidationError as err:
+        return None, [
+            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot compose {r.described()}: {m}")
+            for m in inputs.describe_errors(err, "spec")
+        ]
+
+
+def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None) -> list[Problem]:
+    """Every problem with the spec at once; an empty list means it can be composed."""
+    problems: list[Problem] = []
+
+    def refuse(field: str, reason: str, cause: str) -> None:
+        problems.append(Problem(field, reason, f"cannot compose {r.described()}: {cause}"))
+
+    cat, inp = r.catalog, r.input
+    config = spec.config
+    plan = cat.plan(spec.plan)
+    if plan is None:
+        refuse(
+            "spec.plan",
+            "PlanNotOffered",
+            f'spec.plan "{spec.plan}" is not offered; allowed: {", ".join(cat.plan_names())}',
+        )
+
+    running = dig(observed, "spec", "forProvider", "engineVersion")
+    offered = cat.version(engine, spec.serviceVersion)
+    if offered is None and spec.serviceVersion != running:
+        refuse(
+            "spec.serviceVersion",
+            "VersionNotOffered",
+            f'spec.serviceVersion "{spec.serviceVersion}" is not offered for {engine}; '
+            f"allowed: {', '.join(cat.version_names(engine))}",
+        )
+    if isinstance(running, str) and spec.serviceVersion != running:
+        if catalog.version_key(spec.serviceVersion) < catalog.version_key(running):
+            refuse(
+                "spec.serviceVersion",
+                "VersionDowngradeRefused",
+                f'spec.serviceVersion "{spec.serviceVersion}" is lower than the running version '
+                f'"{running}"; allowed: "{running}" or a higher offered version',
+            )
+        elif offered is not None and catalog.major(engine, running) != catalog.major(
+            engine, spec.serviceVersion
+        ):
+            old_major = catalog.major(engine, running)
+            if old_major not in offered.majorUpgradeFrom:
+                allowed = [
+                    v
+                    for v in cat.version_names(engine)
+                    if catalog.major(engine, v) == old_major
+                    or old_major in cat.versions[engine][v].majorUpgradeFrom
+                ]
+                refuse(
+                    "spec.serviceVersion",
+                    "MajorUpgradeNotAllowed",
+                    f'spec.serviceVersion "{spec.serviceVersion}": a major upgrade from '
+                    f'"{running}" is not allowed; allowed: {", ".join(allowed)}',
+                )
+
+    replicas = config.compute.replicas.count if _has_replicas(spec) else None
+    if plan is not None and replicas is not None:
+        if plan.maxReplicas == 0 and replicas > 0:
+            refuse(
+                "spec.config.compute.replicas.count",
+                "ReplicasNotAllowed",
+                f'spec.config.compute.replicas.count {replicas}: plan "{plan.name}" has no read '
+                f"replicas; allowed: a cluster-* plan, or remove spec.config.compute.replicas",
+            )
+        elif replicas > plan.maxReplicas:
+            refuse(
+                "spec.config.compute.replicas.count",
+                "ReplicasOutOfRange",
+                f'spec.config.compute.replicas.count {replicas} exceeds plan "{plan.name}"; '
+                f"allowed: 0..{plan.maxReplicas}",
+            )
+
+    storage = config.allocatedStorage if config else None
+    if (
+        plan is not None
+        and storage is not None
+        and not (plan.storageGiB <= storage <= plan.maxStorageGiB)
+    ):
+        refuse(
+            "spec.config.allocatedStorage",
+            "StorageOutOfRange",
+            f'spec.config.allocatedStorage {storage} is outside plan "{plan.name}"; '
+            f"allowed: {plan.storageGiB}..{plan.maxStorageGiB} (GiB)",
+        )
+
+    if config and config.publiclyAccessible and not inp.safety.allowPublicAccess:
+        refuse(
+            "spec.config.publiclyAccessible",
+            "PublicAccessRefused",
+            "spec.config.publiclyAccessible true is not allowed on this platform; "
+            "allowed: false (reach the database from inside the cluster's network)",
+        )
+    if config and config.encryptedStorage is False and not inp.safety.allowUnencrypted:
+        refuse(
+            "spec.config.encryptedStorage",
+            "UnencryptedRefused",
+            "spec.config.encryptedStorage false is not allowed on this platform; allowed: true",
+        )
+
+    for key in sorted((config.tags or {}) if config else {}):
+        if key.startswith((PLATFORM_TAG_PREFIX, "aws:")) or len(key) > 128:
+            refuse(
+                f"spec.config.tags.{key}",
+                "TagReserved",
+                f'spec.config.tags key "{key}" is reserved or too long; allowed: keys of at '
+                f'most 128 characters not starting with "{PLATFORM_TAG_PREFIX}" or "aws:"',
+            )
+
+    if observed is not None:
+        for field, want, have in _immutables(spec, r, observed):
+            if have is not None and want != have:
+                refuse(
+                    field,
+                    "ImmutableFieldChanged",
+                    f'{field} cannot change on an existing database (is "{have}", asked '
+                    f'"{want}"); allowed: "{have}", or restore into a new instance',
+                )
+
+    wanted_replicas = replicas if replicas is not None else (plan.replicas if plan else 0)
+    for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
+        refuse(field, reason, cause)
+    return problems
+
+
+def _has_replicas(spec: InstanceSpec) -> bool:
+    c = spec.config
+    return bool(c and c.compute and c.compute.replicas and c.compute.replicas.count is not None)
+
+
+def _immutables(spec: InstanceSpec, r: Request, observed: dict) -> list[tuple[str, object, object]]:
+    fp = dig(observed, "spec", "forProvider", default={})
+    config = spec.config
+    return [
+        ("spec.config.region", _region(spec, r), fp.get("region")),
+        ("spec.config.database.name", _db_name(spec), fp.get("dbName")),
+        (
+            "spec.config.encryptedStorage",
+            not (config and config.encryptedStorage is False),
+            fp.get("storageEncrypted"),
+        ),
+    ]
+
+
+def _region(spec: InstanceSpec, r: Request) -> str:
+    return (spec.config and spec.config.region) or r.input.aws.region
+
+
+def _db_name(spec: InstanceSpec) -> str:
+    c = spec.config
+    return (c and c.database and c.database.name) or DEFAULT_DB_NAME
+
+
+def resolve(
+    spec: InstanceSpec,
+    engine: str,
+    r: Request,
+    observed: dict | None,
+    rsp: fnv1.RunFunctionResponse,
+) -> Settings:
+    cat, inp, config = r.catalog, r.input, spec.config
+    plan = cat.plan(spec.plan)
+    assert plan is not None
+    running = dig(observed, "spec", "forProvider", "engineVersion")
+    if cat.version(engine, spec.serviceVersion) is None:
+        conditions.warn(
+            rsp,
+            conditions.VERSION_NO_LONGER_OFFERED,
+            f'{r.described()}: spec.serviceVersion "{spec.serviceVersion}" is no longer offered '
+            f"for {engine}; it keeps running, plan an upgrade to one of: "
+            f"{', '.join(cat.version_names(engine))}",
+        )
+
+    storage = (config and config.allocatedStorage) or plan.storageGiB
+    # Never shrink: RDS cannot, and autoscaling may have grown the volume beyond the spec.
+    have = max(
+        _number(dig(observed, "status", "atProvider", "allocatedStorage")),
+        _number(dig(observed, "spec", "forProvider", "allocatedStorage")),
+    )
+    if have > storage:
+        conditions.warn(
+            rsp,
+            conditions.STORAGE_SHRINK_KEPT,
+            f"{r.described()}: storage stays at {have} GiB, larger than the {storage} GiB asked "
+            f'for by plan "{plan.name}" or spec.config.allocatedStorage; storage never shrinks',
+        )
+        storage = have
+    # RDS wants the autoscaling ceiling at least 10% above the allocated size.
+    max_storage = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
+
+    user_tags = dict(config.tags or {}) if config else {}
+    tags = {
+        **inp.tags,
+        **user_tags,
+        "klutch.io/namespace": r.mode.owner_namespace,
+        "klutch.io/name": r.mode.owner_name,
+        "klutch.io/plan": plan.name,
+        "klutch.io/engine": engine,
+    }
+    return Settings(
+        engine=engine,
+        identifier=identifier_of(r),
+        version=spec.serviceVersion,
+        major_upgrade=isinstance(running, str)
+        and catalog.major(engine, running) != catalog.major(engine, spec.serviceVersion),
+        plan=plan,
+        storage=storage,
+        max_storage=max_storage,
+        multi_az=config.multiAZ if config and config.multiAZ is not None else plan.multiAZ,
+        replicas=config.compute.replicas.count if _has_replicas(spec) else plan.replicas,
+        region=_region(spec, r),
+        db_name=_db_name(spec),
+        encrypted=not (config and config.encryptedStorage is False),
+        public=bool(config and config.publiclyAccessible),
+        backup=schedule.resolve(spec.backup, inp),
+        tags={k: v for k, v in tags.items() if v},
+    )
+
+
+def _number(value: object) -> int:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
+    primary = r.observed.get(PRIMARY)
+    resources.set_desired(rsp, PRIMARY, compose_instance(r, s), ready=resources.is_ready(primary))
+    for i in range(1, s.replicas + 1):
+        name = f"{REPLICA_PREFIX}{i}"
+        observed = r.observed.get(name)
+        resources.set_desired(rsp, name, compose_replica(r, s, i), resources.is_ready(observed))
+    # A ProviderConfig has no Ready condition: it is usable as soon as it exists.
+    resources.set_desired(rsp, SQL_PROVIDER_CONFIG, compose_sql_provider_config(r, s), True)
+    schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
+
+
+def master_password_secret(identifier: str) -> str:
+    return f"{identifier}-master"
+
+
+def connection_secret(identifier: str) -> str:
+    return f"{identifier}-conn"
+
+
+def compose_instance(r: Request, s: Settings) -> dict:
+    inp, m = r.input, r.mode
+    fp: dict = {
+        "region": s.region,
+        "identifier": s.identifier,
+        "engine": catalog.RDS_ENGINE[s.engine],
+        "engineVersion": s.version,
+        "instanceClass": s.plan.instanceClass,
+        "allocatedStorage": s.storage,
+        "maxAllocatedStorage": s.max_storage,
+        "storageType": "gp3",
+        "storageEncrypted": s.encrypted,
+        "multiAz": s.multi_az,
+        "publiclyAccessible": s.public,
+        "dbName": s.db_name,
+        "username": MASTER_USERNAME,
+        "autoGeneratePassword": True,
+        "passwordSecretRef": m.secret_ref(master_password_secret(s.identifier), "password"),
+        "backupRetentionPeriod": s.backup.rds_retention,
+        "copyTagsToSnapshot": True,
+        "autoMinorVersionUpgrade": False,
+        "allowMajorVersionUpgrade": s.major_upgrade,
+        "applyImmediately": inp.applyImmediately,
+        "skipFinalSnapshot": False,
+        "finalSnapshotIdentifier": naming.final_snapshot_identifier(s.identifier, r.uid),
+        "deleteAutomatedBackups": False,
+        "deletionProtection": inp.safety.deletionProtection,
+        "tags": s.tags,
+    }
+    if s.backup.window:
+        fp["backupWindow"] = s.backup.window
+    if s.encrypted and inp.kmsKeyId:
+        fp["kmsKeyId"] = inp.kmsKeyId
+    if inp.network.dbSubnetGroupName:
+        fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
+    if inp.network.vpcSecurityGroupIds:
+        fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    return {
+        "apiVersion": m.rds_api,
+        "kind": "Instance",
+        "metadata": {"annotations": {"crossplane.io/external-name": s.identifier}},
+        "spec": {
+            "forProvider": fp,
+            "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
+            "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
+        },
+    }
+
+
+def compose_replica(r: Request, s: Settings, index: int) -> dict:
+    inp, m = r.input, r.mode
+    fp: dict = {
+        "region": s.region,
+        "identifier": f"{s.identifier}-r{index}",
+        "replicateSourceDb": s.identifier,
+        "instanceClass": s.plan.instanceClass,
+        "storageType": "gp3",
+        "maxAllocatedStorage": s.max_storage,
+        "storageEncrypted": s.encrypted,
+        "multiAz": False,
+        "publiclyAccessible": s.public,
+        "autoMinorVersionUpgrade": False,
+        "applyImmediately": inp.applyImmediately,
+        "copyTagsToSnapshot": True,
+        # RDS refuses a final snapshot of a read replica; its data lives on in the primary.
+        "skipFinalSnapshot": True,
+        "deletionProtection": False,
+        "tags": {**s.tags, "klutch.io/role": "replica"},
+    }
+    if s.encrypted and inp.kmsKeyId:
+        fp["kmsKeyId"] = inp.kmsKeyId
+    if inp.network.vpcSecurityGroupIds:
+        fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    return {
+        "apiVersion": m.rds_api,
+        "kind": "Instance",
+        "metadata": {"annotations": {"crossplane.io/external-name": fp["identifier"]}},
+        "spec": {
+            "forProvider": fp,
+            "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
+        },
+    }
+
+
+def sql_provider_config_name(identifier: str) -> str:
+    return identifier
+
+
+def compose_sql_provider_config(r: Request, s: Settings) -> dict:
+    m = r.mode
+    secret = {"name": connection_secret(s.identifier)}
+    if not m.namespaced:
+        secret["namespace"] = m.secret_namespace
+    credentials: dict = {
+        "connectionSecretRef": secret,
+        # The RDS secret's `endpoint` is host:port; the SQL provider needs the bare host.
+        "secretKeyMapping": {"endpoint": "address"},
+    }
+    spec: dict = {"credentials": credentials}
+    if s.engine == "postgresql":
+        credentials["source"] = "PostgreSQLConnectionSecret"
+        spec["sslMode"] = r.input.sqlSslMode
+        spec["defaultDatabase"] = s.db_name
+    else:
+        credentials["source"] = "MySQLConnectionSecret"
+        spec["tls"] = _MYSQL_TLS[r.input.sqlSslMode]
+    metadata: dict = {"name": sql_provider_config_name(s.identifier)}
+    return {
+        "apiVersion": m.sql_api(s.engine),
+        "kind": "ProviderConfig",
+        "metadata": metadata,
+        "spec": spec,
+    }
+
+
+# RDS certificates do not chain to public roots, so "require" means encrypted without verifying.
+_MYSQL_TLS = {
+    "disable": "preferred",
+    "require": "skip-verify",
+    "verify-ca": "true",
+    "verify-full": "true",
+}
+
+
+def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
+    """Status from what AWS reports; where nothing is observed yet, from what was asked for."""
+    observed = r.observed.get(PRIMARY)
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    fp = dig(observed, "spec", "forProvider", default={}) or {}
+    spec = r.spec
+    identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
+    status: dict = {
+        "phase": at.get("status"),
+        "endpoint": at.get("address"),
+        "port": _int_or_none(at.get("port")),
+        "dbname": fp.get("dbName") or (s.db_name if s else None),
+        "identifier": identifier,
+        "arn": at.get("arn"),
+        "engine": engine,
+        "version": at.get("engineVersionActual")
+        or fp.get("engineVersion")
+        or (s.version if s else None),
+        "plan": s.plan.name if s else spec.get("plan"),
+        "instanceClass": at.get("instanceClass") or (s.plan.instanceClass if s else None),
+        "allocatedStorage": _int_or_none(at.get("allocatedStorage")) or (s.storage if s else None),
+        "multiAZ": at.get("multiAz") if "multiAz" in at else (s.multi_az if s else None),
+        "replicas": s.replicas if s else None,
+        "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
+    }
+    if s is not None:
+        status["backup"] = schedule.status(s.backup, at.get("latestRestorableTime"))
+    return status
+
+
+def _int_or_none(value: object) -> int | None:
+    return _number(value) or None

@@ -1,0 +1,60 @@
+"""The function's command line: serve gRPC (the default, as the package runs it) or render."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from crossplane.function import cli as sdkcli
+
+from function import fn, render
+
+
+@click.group(invoke_without_command=True)
+@sdkcli.standard_options
+@click.pass_context
+def cli(ctx: click.Context, **kwargs) -> None:
+    """Serve the function over gRPC (default) or render examples locally (`render`)."""
+    if ctx.invoked_subcommand is None:
+        sdkcli.run(fn.FunctionRunner(), **kwargs)
+
+
+_path = click.Path(exists=True, path_type=Path)
+
+
+@cli.command("render")
+@click.argument("xr", type=_path)
+@click.argument("composition", type=_path)
+@click.argument("functions", type=_path)
+@click.option("-o", "--observed-resources", type=_path, help="File or dir of observed resources.")
+@click.option(
+    "-e", "--required-resources", type=_path, multiple=True, help="File or dir; repeatable."
+)
+@click.option("--input", "input_", type=_path, help="Function Input replacing the step's input.")
+@click.option("-r", "--include-function-results", is_flag=True, help="Print Result documents.")
+@click.option("-x", "--include-full-xr", is_flag=True, help="Print the XR's spec and metadata.")
+@click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
+def render_cmd(**kw) -> None:
+    """Render XR (or claim) through COMPOSITION like `crossplane render`, printing YAML."""
+    opts = render.Options(
+        xr=kw["xr"],
+        composition=kw["composition"],
+        functions=kw["functions"],
+        observed=kw["observed_resources"],
+        required=list(kw["required_resources"]),
+        input=kw["input_"],
+        include_results=kw["include_function_results"],
+        include_full_xr=kw["include_full_xr"],
+        timeout=kw["timeout"],
+    )
+    try:
+        docs = render.render(opts)
+    except render.RenderError as err:
+        click.echo(f"crossplane: error: {err}", err=True)
+        sys.exit(1)
+    click.echo(render.dump(docs), nl=False)
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,72 @@
+"""The one place that knows cluster mode (claims, *.aws.upbound.io) from namespaced mode (v2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+CLAIM_NAME = "crossplane.io/claim-name"
+CLAIM_NAMESPACE = "crossplane.io/claim-namespace"
+
+_SQL_GROUP = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+
+
+@dataclass(frozen=True)
+class Mode:
+    namespaced: bool
+    # Who the developer sees: the claim in cluster mode, the XR itself in namespaced mode.
+    owner_namespace: str
+    owner_name: str
+    # Where platform-side Secrets live (a namespaced MR can only reference its own namespace).
+    secret_namespace: str
+
+    @property
+    def rds_api(self) -> str:
+        return "rds.aws.m.upbound.io/v1beta1" if self.namespaced else "rds.aws.upbound.io/v1beta3"
+
+    def api(self, group: str, version: str) -> str:
+        """apiVersion of a managed resource of an upjet-AWS group such as "rds" or "backup"."""
+        return f"{group}.aws.{'m.' if self.namespaced else ''}upbound.io/{version}"
+
+    def sql_api(self, engine: str) -> str:
+        return f"{_SQL_GROUP[engine]}.sql.{'m.' if self.namespaced else ''}crossplane.io/v1alpha1"
+
+    def secret_ref(self, name: str, key: str | None = None) -> dict:
+        ref: dict = {"name": name}
+        if key is not None:
+            ref["key"] = key
+        if not self.namespaced:
+            ref["namespace"] = self.secret_namespace
+        return ref
+
+    def retain(self) -> dict:
+        """Spec fields that keep the external resource when the managed resource is deleted."""
+        if self.namespaced:
+            # v2 managed resources have no deletionPolicy; leaving out Delete does the same.
+            return {"managementPolicies": ["Observe", "Create", "Update", "LateInitialize"]}
+        return {"deletionPolicy": "Orphan"}
+
+    def aws_provider_config_ref(self, name: str) -> dict:
+        if self.namespaced:
+            return {"kind": "ClusterProviderConfig", "name": name}
+        return {"name": name}
+
+    def sql_provider_config_ref(self, name: str) -> dict:
+        # Our per-instance SQL ProviderConfig is namespaced in v2 mode, beside the XR.
+        if self.namespaced:
+            return {"kind": "ProviderConfig", "name": name}
+        return {"name": name}
+
+
+def detect(composite: dict, platform_secret_namespace: str) -> Mode:
+    meta = composite.get("metadata") or {}
+    namespace = meta.get("namespace") or ""
+    name = meta.get("name") or ""
+    if namespace:
+        return Mode(True, namespace, name, namespace)
+    labels = meta.get("labels") or {}
+    return Mode(
+        False,
+        labels.get(CLAIM_NAMESPACE, ""),
+        labels.get(CLAIM_NAME, name),
+        platform_secret_namespace,
+    )

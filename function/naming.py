@@ -1,0 +1,32 @@
+"""Deterministic names: RDS identifiers, Kubernetes names and snapshot identifiers."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+RDS_ID_MAX = 63  # DB instance identifier limit
+_HASH = 6
+
+
+def digest(*parts: str, length: int = _HASH) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
+
+
+def rds_identifier(namespace: str, name: str, limit: int = RDS_ID_MAX) -> str:
+    """An RDS-valid identifier (letter first, [a-z0-9-], no "--", no trailing "-") for ns/name.
+
+    The hash of the exact namespace and name keeps "a-b"/"c" and "a"/"b-c" apart.
+    """
+    base = f"{namespace}-{name}" if namespace else name
+    clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", base.lower())).strip("-")
+    if not clean or not clean[0].isalpha():
+        clean = f"db-{clean}".rstrip("-")
+    suffix = digest(namespace, name)
+    head = clean[: limit - len(suffix) - 1].rstrip("-")
+    return f"{head}-{suffix}"
+
+
+def final_snapshot_identifier(identifier: str, uid: str) -> str:
+    """Unique per composite: a database re-created under the same name gets a new final snapshot."""
+    return f"{identifier}-final-{digest(uid, length=8)}"

@@ -1,0 +1,54 @@
+"""What every kind's pipeline reads from one request, gathered once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import catalog, inputs, mode, resources
+
+
+@dataclass(frozen=True)
+class Request:
+    req: fnv1.RunFunctionRequest
+    composite: dict
+    observed: dict[str, dict]
+    input: inputs.Input
+    catalog: catalog.Catalog
+    mode: mode.Mode
+
+    @property
+    def kind(self) -> str:
+        return self.composite.get("kind", "")
+
+    @property
+    def name(self) -> str:
+        return resources.dig(self.composite, "metadata", "name", default="")
+
+    @property
+    def uid(self) -> str:
+        # `crossplane render` sends no uid; the name then stands in, which is still deterministic.
+        return resources.dig(self.composite, "metadata", "uid", default="") or self.name
+
+    @property
+    def spec(self) -> dict:
+        spec = self.composite.get("spec")
+        return spec if isinstance(spec, dict) else {}
+
+    def described(self) -> str:
+        """How messages name the object the developer wrote: `PostgresqlInstance "orders"`."""
+        return f'{self.kind.removeprefix("X")} "{self.mode.owner_name}"'
+
+
+def load(req: fnv1.RunFunctionRequest, inp: inputs.Input, cat: catalog.Catalog) -> Request:
+    composite = resource.struct_to_dict(req.observed.composite.resource)
+    return Request(
+        req=req,
+        composite=composite,
+        observed=resources.observed_resources(req),
+        input=inp,
+        catalog=cat,
+        mode=mode.detect(composite, inp.secretNamespace),
+    )

@@ -1,0 +1,190 @@
+"""Scheduled backups of an instance (SPEC §1.4): daily, hourly, none.
+
+daily: RDS automated backups (retention, window) which also give point-in-time restore.
+hourly: in addition an AWS Backup Vault, Plan (hourly rule, continuous backup) and Selection.
+none: retention 0, so no automated backups and no point-in-time restore.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import inputs, naming, resources
+from function.resources import dig
+from function.specs import BackupSpec
+
+if TYPE_CHECKING:
+    from function.request import Request
+
+VAULT = "backup-vault"
+PLAN = "backup-plan"
+SELECTION = "backup-selection"
+HOURLY_CRON = "cron(0 * ? * * *)"
+_AWS_BACKUP_NAME_MAX = 50
+
+
+@dataclass(frozen=True)
+class Schedule:
+    schedule: str
+    retention_days: int
+    window: str | None
+
+    @property
+    def rds_retention(self) -> int:
+        return 0 if self.schedule == "none" else self.retention_days
+
+
+def resolve(spec: BackupSpec | None, inp: inputs.Input) -> Schedule:
+    d = inp.backup.defaults
+    return Schedule(
+        schedule=(spec and spec.schedule) or d.schedule,
+        retention_days=(spec and spec.retentionDays) or d.retentionDays,
+        window=(spec and spec.window) or d.window,
+    )
+
+
+def validate(
+    spec: BackupSpec | None, inp: inputs.Input, replicas: int
+) -> list[tuple[str, str, str]]:
+    """(field, reason, cause) for every problem with spec.backup."""
+    s = resolve(spec, inp)
+    out = []
+    if s.schedule == "hourly" and not inp.backup.hourly.iamRoleArn:
+        out.append(
+            (
+                "spec.backup.schedule",
+                "HourlyBackupUnavailable",
+                'spec.backup.schedule "hourly" needs AWS Backup, which this platform has not '
+                "set up (no backup.hourly.iamRoleArn in the function input); allowed: daily, none",
+            )
+        )
+    if s.schedule == "none" and replicas > 0:
+        out.append(
+            (
+                "spec.backup.schedule",
+                "ReplicasNeedBackups",
+                f'spec.backup.schedule "none" with {replicas} read replica(s): RDS needs automated '
+                "backups on a replicated instance; allowed: daily, hourly, or no replicas",
+            )
+        )
+    if s.window and _window_minutes(s.window) < 30:
+        out.append(
+            (
+                "spec.backup.window",
+                "BackupWindowInvalid",
+                f'spec.backup.window "{s.window}" is shorter than 30 minutes; allowed: a UTC '
+                'window of at least 30 minutes such as "03:00-04:00"',
+            )
+        )
+    return out
+
+
+def _window_minutes(window: str) -> int:
+    start, end = window.split("-")
+    a = int(start[:2]) * 60 + int(start[3:])
+    b = int(end[:2]) * 60 + int(end[3:])
+    return (b - a) % (24 * 60)
+
+
+def names(identifier: str) -> str:
+    """A name for AWS Backup objects (at most 50 characters), derived from the identifier."""
+    head = identifier[: _AWS_BACKUP_NAME_MAX - 9].rstrip("-")
+    return f"{head}-{naming.digest(identifier, length=8)}"
+
+
+def compose(
+    r: Request,
+    rsp: fnv1.RunFunctionResponse,
+    s: Schedule,
+    identifier: str,
+    region: str,
+    tags: dict[str, str],
+) -> None:
+    if s.schedule != "hourly":
+        return
+    m, inp = r.mode, r.input
+    name = names(identifier)
+    vault = inp.backup.hourly.vaultName or name
+    provider = m.aws_provider_config_ref(inp.aws.providerConfigName)
+    if not inp.backup.hourly.vaultName:
+        resources.set_desired(
+            rsp,
+            VAULT,
+            {
+                "apiVersion": m.api("backup", "v1beta1"),
+                "kind": "Vault",
+                "metadata": {"annotations": {"crossplane.io/external-name": vault}},
+                # Recovery points outlive the instance: never delete the vault with it.
+                "spec": {
+                    "forProvider": {"region": region, "tags": tags},
+                    "providerConfigRef": provider,
+                    **m.retain(),
+                },
+            },
+            resources.is_ready(r.observed.get(VAULT)),
+        )
+    resources.set_desired(
+        rsp,
+        PLAN,
+        {
+            "apiVersion": m.api("backup", "v1beta1" if m.namespaced else "v1beta2"),
+            "kind": "Plan",
+            "spec": {
+                "forProvider": {
+                    "name": name,
+                    "region": region,
+                    "rule": [
+                        {
+                            "ruleName": "hourly",
+                            "targetVaultName": vault,
+                            "schedule": HOURLY_CRON,
+                            "scheduleExpressionTimezone": "Etc/UTC",
+                            "startWindow": 60,
+                            "completionWindow": 180,
+                            "enableContinuousBackup": True,
+                            "lifecycle": {"deleteAfter": s.retention_days},
+                        }
+                    ],
+                    "tags": tags,
+                },
+                "providerConfigRef": provider,
+            },
+        },
+        resources.is_ready(r.observed.get(PLAN)),
+    )
+    # The selection names the instance by ARN, which exists only once AWS created the instance.
+    arn = dig(r.observed.get("instance"), "status", "atProvider", "arn")
+    if arn or SELECTION in r.observed:
+        arn = arn or dig(r.observed[SELECTION], "spec", "forProvider", "resources", default=[""])[0]
+        resources.set_desired(
+            rsp,
+            SELECTION,
+            {
+                "apiVersion": m.api("backup", "v1beta1"),
+                "kind": "Selection",
+                "spec": {
+                    "forProvider": {
+                        "name": name,
+                        "region": region,
+                        "iamRoleArn": inp.backup.hourly.iamRoleArn,
+                        "planIdSelector": {"matchControllerRef": True},
+                        "resources": [arn],
+                    },
+                    "providerConfigRef": provider,
+                },
+            },
+            resources.is_ready(r.observed.get(SELECTION)),
+        )
+
+
+def status(s: Schedule, latest_restorable_time: str | None) -> dict:
+    return {
+        "schedule": s.schedule,
+        "retentionDays": s.rds_retention,
+        "window": s.window,
+        "pointInTimeRestore": "Unavailable" if s.schedule == "none" else "Available",
+        "latestRestorableTime": latest_restorable_time if s.schedule != "none" else None,
+    }

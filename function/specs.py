@@ -1,0 +1,133 @@
+"""The specs developers write (SPEC §1), as pydantic models.
+
+The function parses every composite's spec with these models, and the XRD schemas are generated
+from them (xrds.py), so the API server and the function agree on every field. Fields are optional
+in the models where the function fills a default from the plan or the platform, so that "unset"
+stays visible; defaults that never depend on the platform are also written into the XRD.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from function.inputs import VERSION_PATTERN, WINDOW_PATTERN, Schedule
+
+DB_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$"
+DEFAULT_DB_NAME = "app"
+
+
+class _User(BaseModel):
+    # Unknown fields are an error, so that a typo in a manifest is reported, not ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Database(_User):
+    name: str | None = Field(
+        None,
+        pattern=DB_NAME_PATTERN,
+        json_schema_extra={"default": DEFAULT_DB_NAME},
+        description="Name of the database created in the instance. Immutable.",
+    )
+
+
+class Replicas(_User):
+    count: int | None = Field(
+        None, ge=0, le=15, description="Number of read replicas (cluster-* plans; default 1)."
+    )
+
+
+class Compute(_User):
+    replicas: Replicas | None = None
+
+
+class InstanceConfig(_User):
+    region: str | None = Field(
+        None,
+        pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$",
+        description="AWS region; default: the platform's region. Immutable.",
+    )
+    publiclyAccessible: bool | None = Field(
+        None,
+        json_schema_extra={"default": False},
+        description="Give the instance a public address; refused unless the platform allows it.",
+    )
+    tags: dict[str, str] | None = Field(None, description="Extra AWS tags.")
+    database: Database | None = None
+    compute: Compute | None = None
+    allocatedStorage: int | None = Field(
+        None,
+        ge=20,
+        le=65536,
+        description="Storage in GiB; within the plan's bounds; never shrinks.",
+    )
+    encryptedStorage: bool | None = Field(
+        None,
+        json_schema_extra={"default": True},
+        description="Encrypt storage; false is refused unless the platform allows it. Immutable.",
+    )
+    multiAZ: bool | None = Field(None, description="Standby in a second zone; default: the plan's.")
+
+
+class BackupSpec(_User):
+    schedule: Schedule | None = Field(
+        None, description="daily | hourly | none; default: the platform's (daily)."
+    )
+    retentionDays: int | None = Field(
+        None, ge=1, le=35, description="Days backups are kept; bounds point-in-time restore."
+    )
+    window: str | None = Field(
+        None, pattern=WINDOW_PATTERN, description="Daily backup window, UTC, HH:MM-HH:MM."
+    )
+
+
+class InstanceSpec(BaseModel):
+    # Crossplane adds its own fields (claimRef, compositionRef, ...) beside ours: ignore those.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    serviceVersion: str = Field(
+        ...,
+        pattern=VERSION_PATTERN,
+        max_length=16,
+        description="Engine version, one the platform offers (e.g. 17.5). Never downgraded.",
+    )
+    plan: str = Field(
+        ...,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=63,
+        description="Plan, one the platform offers (e.g. single-small, cluster-medium).",
+    )
+    config: InstanceConfig | None = None
+    backup: BackupSpec | None = None
+
+
+class BackupStatus(BaseModel):
+    schedule: str | None = None
+    retentionDays: int | None = None
+    window: str | None = None
+    pointInTimeRestore: str | None = Field(None, description="Available | Unavailable.")
+    latestRestorableTime: str | None = Field(None, description="RFC 3339, UTC.")
+
+
+class InstanceStatus(BaseModel):
+    phase: str | None = Field(None, description="RDS status of the primary, e.g. available.")
+    endpoint: str | None = Field(None, description="Hostname of the primary.")
+    port: int | None = None
+    dbname: str | None = None
+    identifier: str | None = Field(None, description="RDS DB instance identifier.")
+    arn: str | None = None
+    engine: str | None = None
+    version: str | None = None
+    plan: str | None = None
+    instanceClass: str | None = None
+    allocatedStorage: int | None = None
+    multiAZ: bool | None = None
+    replicas: int | None = None
+    sqlProviderConfig: str | None = Field(
+        None, description="The SQL provider's ProviderConfig for this instance's bindings."
+    )
+    backup: BackupStatus | None = None
+
+
+EngineType = Literal["postgresql", "mysql", "mariadb"]

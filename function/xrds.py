@@ -1,0 +1,227 @@
+"""XRDs, Compositions and the Input CRD, generated from the pydantic models (one source of truth).
+
+`python -m function.generate` writes them to xrds/, compositions/ and package/input/; a test fails
+when the committed files differ from what this module produces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from function import inputs, openapi
+from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
+
+GROUP = "rds.aws.anynines.com"
+VERSION = "v1"
+FUNCTION_NAME = "function-rds"
+CATEGORIES = ["klutch", "rds"]
+
+
+@dataclass(frozen=True)
+class Kind:
+    claim: str  # PostgresqlInstance
+    plural: str  # postgresqlinstances
+    spec: type[BaseModel]
+    status: type[BaseModel]
+    rules: tuple[dict, ...]
+    columns: tuple[dict, ...]
+
+    @property
+    def composite(self) -> str:
+        return f"X{self.claim}"
+
+    @property
+    def composite_plural(self) -> str:
+        return f"x{self.plural}"
+
+    @property
+    def xrd_name(self) -> str:
+        return f"{self.composite_plural}.{GROUP}"
+
+
+def _version_number(expr: str) -> str:
+    """CEL: "17.5" -> 17005000, "8.0.40" -> 8000040 (split is in Kubernetes' strings library)."""
+    parts = f"{expr}.split('.')"
+    return (
+        f"(int({parts}[0]) * 1000000 + int({parts}[1]) * 1000 + "
+        f"(size({parts}) > 2 ? int({parts}[2]) : 0))"
+    )
+
+
+def _optional(expr: str, path: list[str], default: str) -> str:
+    """CEL for `expr.a.b.c` where every step may be absent, with a default."""
+    checks = " && ".join(f"has({'.'.join([expr, *path[: i + 1]])})" for i in range(len(path)))
+    return f"({checks} ? {'.'.join([expr, *path])} : {default})"
+
+
+INSTANCE_RULES = (
+    {
+        "rule": "!self.plan.startsWith('single-') || "
+        + _optional("self", ["config", "compute", "replicas", "count"], "0")
+        + " == 0",
+        "message": "spec.config.compute.replicas needs a cluster-* plan; single-* plans have no "
+        "read replicas",
+        "fieldPath": ".config.compute.replicas",
+        "reason": "FieldValueForbidden",
+    },
+    {
+        "rule": f"{_version_number('self.serviceVersion')} >= "
+        f"{_version_number('oldSelf.serviceVersion')}",
+        "message": "spec.serviceVersion cannot be downgraded; allowed: the running version or a "
+        "higher one",
+        "fieldPath": ".serviceVersion",
+    },
+    {
+        "rule": _optional("self", ["config", "database", "name"], f"'{DEFAULT_DB_NAME}'")
+        + " == "
+        + _optional("oldSelf", ["config", "database", "name"], f"'{DEFAULT_DB_NAME}'"),
+        "message": "spec.config.database.name is immutable",
+        "fieldPath": ".config.database.name",
+    },
+)
+
+INSTANCE_COLUMNS = (
+    {"name": "VERSION", "type": "string", "jsonPath": ".spec.serviceVersion"},
+    {"name": "PLAN", "type": "string", "jsonPath": ".spec.plan"},
+    {"name": "ENDPOINT", "type": "string", "jsonPath": ".status.endpoint"},
+    {"name": "PHASE", "type": "string", "jsonPath": ".status.phase", "priority": 1},
+    {"name": "BACKUP", "type": "string", "jsonPath": ".status.backup.schedule", "priority": 1},
+)
+
+KINDS = (
+    Kind(
+        "PostgresqlInstance",
+        "postgresqlinstances",
+        InstanceSpec,
+        InstanceStatus,
+        INSTANCE_RULES,
+        INSTANCE_COLUMNS,
+    ),
+    Kind(
+        "MysqlInstance",
+        "mysqlinstances",
+        InstanceSpec,
+        InstanceStatus,
+        INSTANCE_RULES,
+        INSTANCE_COLUMNS,
+    ),
+    Kind(
+        "MariadbInstance",
+        "mariadbinstances",
+        InstanceSpec,
+        InstanceStatus,
+        INSTANCE_RULES,
+        INSTANCE_COLUMNS,
+    ),
+)
+
+
+def xrd(kind: Kind) -> dict:
+    spec = openapi.structural(kind.spec)
+    spec["x-kubernetes-validations"] = [dict(r) for r in kind.rules]
+    return {
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "CompositeResourceDefinition",
+        "metadata": {"name": kind.xrd_name},
+        "spec": {
+            "scope": "LegacyCluster",
+            "group": GROUP,
+            "names": {
+                "kind": kind.composite,
+                "plural": kind.composite_plural,
+                "categories": CATEGORIES,
+            },
+            "claimNames": {"kind": kind.claim, "plural": kind.plural, "categories": CATEGORIES},
+            "defaultCompositionRef": {"name": kind.xrd_name},
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "referenceable": True,
+                    "additionalPrinterColumns": [dict(c) for c in kind.columns],
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "required": ["spec"],
+                            "properties": {
+                                "spec": spec,
+                                "status": openapi.structural(kind.status),
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+# The Input a platform team starts from; every value here is an example to replace.
+EXAMPLE_INPUT = {
+    "apiVersion": inputs.API_VERSION,
+    "kind": inputs.KIND,
+    "aws": {"providerConfigName": "default", "region": "eu-central-1"},
+    "network": {
+        "dbSubnetGroupName": "klutch-databases",
+        "vpcSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"],
+    },
+    "secretNamespace": "crossplane-system",
+    "sqlSslMode": "require",
+    "safety": {"deletionProtection": True, "allowPublicAccess": False, "allowUnencrypted": False},
+    "backup": {
+        "defaults": {"schedule": "daily", "retentionDays": 7, "window": "03:00-04:00"},
+        "hourly": {"iamRoleArn": "arn:aws:iam::123456789012:role/klutch-aws-backup"},
+    },
+    "tags": {"managed-by": "klutch"},
+}
+
+
+def composition(kind: Kind) -> dict:
+    return {
+        "apiVersion": "apiextensions.crossplane.io/v1",
+        "kind": "Composition",
+        "metadata": {"name": kind.xrd_name, "labels": {"provider": "aws"}},
+        "spec": {
+            "compositeTypeRef": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind.composite},
+            "mode": "Pipeline",
+            "pipeline": [
+                {
+                    "step": "rds",
+                    "functionRef": {"name": FUNCTION_NAME},
+                    "input": EXAMPLE_INPUT,
+                }
+            ],
+        },
+    }
+
+
+def input_crd() -> dict:
+    schema = openapi.structural(inputs.Input)
+    schema["properties"]["apiVersion"] = {"type": "string"}
+    schema["properties"]["kind"] = {"type": "string"}
+    schema["properties"]["metadata"] = {"type": "object"}
+    group = inputs.API_VERSION.split("/")[0]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"inputs.{group}"},
+        "spec": {
+            "group": group,
+            "names": {
+                "kind": "Input",
+                "listKind": "InputList",
+                "plural": "inputs",
+                "singular": "input",
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": inputs.API_VERSION.split("/")[1],
+                    "served": True,
+                    "storage": True,
+                    "schema": {"openAPIV3Schema": schema},
+                }
+            ],
+        },
+    }

@@ -1,0 +1,95 @@
+"""Building requests the way Crossplane does, and reading responses."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from google.protobuf import json_format
+
+from function import render, xrds
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE_INPUT = xrds.EXAMPLE_INPUT
+
+KIND_OF_ENGINE = {
+    "postgresql": "PostgresqlInstance",
+    "mysql": "MysqlInstance",
+    "mariadb": "MariadbInstance",
+}
+
+
+def claim(kind: str, spec: dict, name: str = "orders", namespace: str = "team-a") -> dict:
+    return {
+        "apiVersion": f"{xrds.GROUP}/{xrds.VERSION}",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": spec,
+    }
+
+
+def composite(kind: str, spec: dict, name: str = "orders", namespace: str = "team-a") -> dict:
+    """The cluster-mode composite Crossplane makes from a claim (with a uid, as in a cluster)."""
+    xr = render.claim_to_composite(claim(kind, spec, name, namespace), f"X{kind}")
+    xr["metadata"]["uid"] = "5f1e0c1a-0000-4000-8000-000000000001"
+    return xr
+
+
+def request(
+    xr: dict,
+    observed: dict[str, dict] | None = None,
+    inp: dict | None = None,
+    required: dict[str, list[dict]] | None = None,
+) -> fnv1.RunFunctionRequest:
+    req = fnv1.RunFunctionRequest(
+        meta=fnv1.RequestMeta(tag="t"),
+        input=resource.dict_to_struct(EXAMPLE_INPUT if inp is None else inp),
+    )
+    req.observed.composite.resource.update(xr)
+    for name, body in (observed or {}).items():
+        req.observed.resources[name].resource.update(body)
+    for name, items in (required or {}).items():
+        req.required_resources[name].CopyFrom(
+            fnv1.Resources(
+                items=[fnv1.Resource(resource=resource.dict_to_struct(i)) for i in items]
+            )
+        )
+    return req
+
+
+def as_dict(rsp: fnv1.RunFunctionResponse) -> dict[str, Any]:
+    return json_format.MessageToDict(rsp)
+
+
+def desired(rsp: fnv1.RunFunctionResponse) -> dict[str, dict]:
+    return {n: resource.struct_to_dict(r.resource) for n, r in rsp.desired.resources.items()}
+
+
+def status(rsp: fnv1.RunFunctionResponse) -> dict:
+    return resource.struct_to_dict(rsp.desired.composite.resource).get("status", {})
+
+
+def conditions(rsp: fnv1.RunFunctionResponse) -> dict[str, fnv1.Condition]:
+    return {c.type: c for c in rsp.conditions}
+
+
+def observed_from(body: dict, ready: bool = True, at_provider: dict | None = None) -> dict:
+    """What Crossplane would observe after the provider created the desired body."""
+    seen = copy.deepcopy(body)
+    seen.setdefault("metadata", {})["name"] = "orders-abcde-xyz12"
+    seen["status"] = {
+        "atProvider": at_provider or {},
+        "conditions": [
+            {"type": "Ready", "status": "True" if ready else "False", "reason": "Available"},
+            {"type": "Synced", "status": "True", "reason": "ReconcileSuccess"},
+        ],
+    }
+    return seen
+
+
+def load_yaml(path: Path) -> list[dict]:
+    return [d for d in yaml.safe_load_all(path.read_text()) if d]
