@@ -386,7 +386,7 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         "instanceClass": s.plan.instanceClass,
         "storageType": "gp3",
         "maxAllocatedStorage": s.max_storage,
-        "storageEncrypted": s.encrypted,
+        # Encryption and its key are inherited from the source in the same region.
         "multiAz": False,
         "publiclyAccessible": s.public,
         "autoMinorVersionUpgrade": False,
@@ -397,8 +397,6 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         "deletionProtection": False,
         "tags": {**s.tags, "klutch.io/role": "replica"},
     }
-    if s.encrypted and inp.kmsKeyId:
-        fp["kmsKeyId"] = inp.kmsKeyId
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
     return {

@@ -3,6 +3,7 @@ no unknown fields (Kubernetes would silently prune them), and the CRDs' CEL rule
 
 from __future__ import annotations
 
+import copy
 import functools
 import os
 from pathlib import Path
@@ -59,9 +60,25 @@ def _validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(_strict(schema_for(api_version, kind)))
 
 
+def with_defaults(schema: dict, obj: Any) -> Any:
+    """What the API server stores: the schema's defaults applied (before CEL rules run)."""
+    if isinstance(obj, dict):
+        out = dict(obj)
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            if key in out:
+                out[key] = with_defaults(sub, out[key])
+        return out
+    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(schema["items"], o) for o in obj]
+    return obj
+
+
 def validate(obj: dict) -> None:
     """Raise AssertionError naming every schema violation and every failed CEL rule."""
     api_version, kind = obj["apiVersion"], obj["kind"]
+    obj = with_defaults(schema_for(api_version, kind), obj)
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
         for e in _validator(api_version, kind).iter_errors(obj)
@@ -75,12 +92,18 @@ def _split(s: celtypes.StringType, sep: celtypes.StringType) -> celtypes.ListTyp
     return celtypes.ListType([celtypes.StringType(p) for p in str(s).split(str(sep))])
 
 
+# The subset of Kubernetes' CEL strings library that the CRDs here use.
+K8S_FUNCTIONS = {
+    "split": _split,
+    "lowerAscii": lambda s: celtypes.StringType(str(s).lower()),
+    "upperAscii": lambda s: celtypes.StringType(str(s).upper()),
+}
 _ENV = celpy.Environment()
 
 
 @functools.cache
 def _program(rule: str):
-    return _ENV.program(_ENV.compile(rule), functions={"split": _split})
+    return _ENV.program(_ENV.compile(rule), functions=K8S_FUNCTIONS)
 
 
 def cel_failures(schema: dict, obj: Any, old: Any = None, path: str = "") -> list[str]:
