@@ -11,7 +11,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from google.protobuf import json_format
 from pydantic import ValidationError
 
-from function import inputs, instance
+from function import binding, inputs, instance
 from function.request import Request, load
 
 Handler = Callable[[Request, fnv1.RunFunctionResponse], None]
@@ -21,6 +21,7 @@ ROUTES: dict[str, Handler] = {
     "PostgresqlInstance": instance.run,
     "MysqlInstance": instance.run,
     "MariadbInstance": instance.run,
+    "ServiceBinding": binding.run,
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from pydantic import ValidationError
 
-from function import catalog, conditions, inputs, naming, resources, schedule
+from function import catalog, conditions, inputs, naming, resources, schedule, sql
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -317,6 +317,15 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
         resources.set_desired(rsp, name, compose_replica(r, s, i), resources.is_ready(observed))
     # A ProviderConfig has no Ready condition: it is usable as soon as it exists.
     resources.set_desired(rsp, SQL_PROVIDER_CONFIG, compose_sql_provider_config(r, s), True)
+    # The group roles need a reachable server; once they exist they are kept whatever happens.
+    if s.engine == "postgresql" and (
+        resources.is_ready(primary) or any(n in r.observed for n in sql.GROUP_RESOURCES)
+    ):
+        groups = sql.compose_groups(
+            r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier
+        )
+        for name, body in groups.items():
+            resources.set_desired(rsp, name, body, resources.is_ready(r.observed.get(name)))
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
 
 

@@ -37,6 +37,21 @@ class Request:
         spec = self.composite.get("spec")
         return spec if isinstance(spec, dict) else {}
 
+    def required(self, name: str) -> list[dict] | None:
+        """Resources Crossplane fetched for a requirement; None until it has resolved it."""
+        if name not in self.req.required_resources:
+            return None
+        return [
+            resource.struct_to_dict(i.resource) for i in self.req.required_resources[name].items
+        ]
+
+    def connection_details(self, name: str) -> dict[str, str]:
+        """Observed connection details of a composed resource. These are secrets: never log them."""
+        if name not in self.req.observed.resources:
+            return {}
+        details = self.req.observed.resources[name].connection_details
+        return {k: v.decode("utf-8", errors="replace") for k, v in sorted(details.items())}
+
     def described(self) -> str:
         """How messages name the object the developer wrote: `PostgresqlInstance "orders"`."""
         return f'{self.kind.removeprefix("X")} "{self.mode.owner_name}"'

@@ -131,3 +131,35 @@ class InstanceStatus(BaseModel):
 
 
 EngineType = Literal["postgresql", "mysql", "mariadb"]
+K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class BindingSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    instanceRef: str = Field(
+        ...,
+        pattern=K8S_NAME_PATTERN,
+        max_length=63,
+        description="Name of an instance or a Restore in this namespace. Immutable.",
+    )
+    serviceInstanceType: EngineType | None = Field(
+        None, description="postgresql | mysql | mariadb; checked against the instance if given."
+    )
+    role: Literal["readWrite", "readOnly"] | None = Field(
+        None,
+        json_schema_extra={"default": "readWrite"},
+        description="readWrite (default) or readOnly (SELECT only). Immutable.",
+    )
+
+
+class BindingRef(BaseModel):
+    name: str | None = Field(None, description="The Secret with the credentials.")
+
+
+class BindingStatus(BaseModel):
+    binding: BindingRef | None = Field(None, description="servicebinding.io ProvisionedService.")
+    secretName: str | None = None
+    username: str | None = None
+    instance: str | None = None
+    type: str | None = None

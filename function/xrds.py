@@ -10,8 +10,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
-from function import inputs, openapi
-from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
+from function import binding, inputs, openapi
+from function.specs import (
+    DEFAULT_DB_NAME,
+    BindingSpec,
+    BindingStatus,
+    InstanceSpec,
+    InstanceStatus,
+)
 
 GROUP = "rds.aws.anynines.com"
 VERSION = "v1"
@@ -27,6 +33,7 @@ class Kind:
     status: type[BaseModel]
     rules: tuple[dict, ...]
     columns: tuple[dict, ...]
+    connection_keys: tuple[str, ...] = ()
 
     @property
     def composite(self) -> str:
@@ -90,6 +97,28 @@ INSTANCE_COLUMNS = (
     {"name": "BACKUP", "type": "string", "jsonPath": ".status.backup.schedule", "priority": 1},
 )
 
+BINDING_RULES = (
+    {
+        "rule": "self.instanceRef == oldSelf.instanceRef",
+        "message": "spec.instanceRef is immutable; create a new ServiceBinding instead",
+        "fieldPath": ".instanceRef",
+    },
+    {
+        "rule": _optional("self", ["role"], "'readWrite'")
+        + " == "
+        + _optional("oldSelf", ["role"], "'readWrite'"),
+        "message": "spec.role is immutable; create a new ServiceBinding with the other role",
+        "fieldPath": ".role",
+    },
+)
+
+BINDING_COLUMNS = (
+    {"name": "INSTANCE", "type": "string", "jsonPath": ".spec.instanceRef"},
+    {"name": "ROLE", "type": "string", "jsonPath": ".spec.role"},
+    {"name": "SECRET", "type": "string", "jsonPath": ".status.binding.name"},
+    {"name": "USER", "type": "string", "jsonPath": ".status.username", "priority": 1},
+)
+
 KINDS = (
     Kind(
         "PostgresqlInstance",
@@ -115,12 +144,22 @@ KINDS = (
         INSTANCE_RULES,
         INSTANCE_COLUMNS,
     ),
+    Kind(
+        "ServiceBinding",
+        "servicebindings",
+        BindingSpec,
+        BindingStatus,
+        BINDING_RULES,
+        BINDING_COLUMNS,
+        binding.SECRET_KEYS,
+    ),
 )
 
 
 def xrd(kind: Kind) -> dict:
     spec = openapi.structural(kind.spec)
     spec["x-kubernetes-validations"] = [dict(r) for r in kind.rules]
+    extra = {"connectionSecretKeys": list(kind.connection_keys)} if kind.connection_keys else {}
     return {
         "apiVersion": "apiextensions.crossplane.io/v1",
         "kind": "CompositeResourceDefinition",
@@ -135,6 +174,7 @@ def xrd(kind: Kind) -> dict:
             },
             "claimNames": {"kind": kind.claim, "plural": kind.plural, "categories": CATEGORIES},
             "defaultCompositionRef": {"name": kind.xrd_name},
+            **extra,
             "versions": [
                 {
                     "name": VERSION,

@@ -1,0 +1,232 @@
+"""ServiceBinding: one database user and one Secret for one app (SPEC §1.2).
+
+Pipeline: parse spec -> require the referenced instance (or Restore) -> check it exists, has the
+asked type and is ready -> compose the SQL user, its grant, a Usage that keeps the instance
+until the user is dropped, and the Secret -> readiness and status.
+"""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import quote
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from pydantic import ValidationError
+
+from function import conditions, inputs, naming, refs, resources, sql
+from function.conditions import Problem
+from function.request import Request
+from function.resources import dig
+from function.specs import BindingSpec
+
+USER = "user"
+GRANT = "grant"
+USAGE = "usage"
+SECRET = "secret"
+
+INSTANCE_READY = "InstanceReady"
+CREDENTIALS_READY = "CredentialsReady"
+
+SECRET_KEYS = (
+    "username",
+    "password",
+    "dbname",
+    "endpoint",
+    "host",
+    "port",
+    "database",
+    "uri",
+    "type",
+    "provider",
+)
+_URI_SCHEME = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+
+
+def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    try:
+        spec = BindingSpec.model_validate(r.spec)
+    except ValidationError as err:
+        problems = [
+            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot bind {r.described()}: {m}")
+            for m in inputs.describe_errors(err, "spec")
+        ]
+        return _stop(r, rsp, problems)
+
+    role = spec.role or "readWrite"
+    target = refs.resolve(r, rsp, spec.instanceRef, spec.serviceInstanceType)
+    status = {
+        "instance": spec.instanceRef,
+        "secretName": secret_name(r),
+        "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
+    }
+    if target.problem is not None:
+        rsp.conditions.append(
+            conditions.condition(
+                INSTANCE_READY, False, target.problem.reason, target.problem.message
+            )
+        )
+        if target.problem.reason != refs.PENDING:
+            conditions.warn(rsp, target.problem.reason, target.problem.message)
+        resources.keep_observed(rsp, r.observed)
+        resources.set_status(rsp, status)
+        return
+    assert target.instance is not None
+    inst = target.instance
+    status["type"] = inst.engine
+
+    problems = _immutables(r, inst, role)
+    if problems:
+        return _stop(r, rsp, problems, status)
+    conditions.report_valid(rsp)
+    rsp.conditions.append(conditions.condition(INSTANCE_READY, True, "InstanceAvailable"))
+
+    user = status["username"]
+    connection_secret = f"{naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)}-user"
+    resources.set_desired(
+        rsp,
+        USER,
+        sql.compose_user(r.mode, inst.engine, inst.provider_config, user, role, connection_secret),
+        resources.is_ready(r.observed.get(USER)),
+    )
+    resources.set_desired(
+        rsp,
+        GRANT,
+        sql.compose_grant(r.mode, inst.engine, inst.provider_config, user, role, inst.dbname),
+        resources.is_ready(r.observed.get(GRANT)),
+    )
+    resources.set_desired(rsp, USAGE, compose_usage(r, inst), True)
+
+    values = secret_values(r.connection_details(USER), inst)
+    if values is None:
+        rsp.conditions.append(
+            conditions.condition(
+                CREDENTIALS_READY,
+                False,
+                "CredentialsPending",
+                f"waiting for the SQL provider to create user {user} on {inst.described}",
+            )
+        )
+        if SECRET in r.observed:  # never drop a Secret an app may be using
+            resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
+    else:
+        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished"))
+        resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
+        if not r.mode.namespaced:
+            for key, value in values.items():
+                rsp.desired.composite.connection_details[key] = value.encode()
+        status["binding"] = {"name": secret_name(r)}
+    resources.set_status(rsp, status)
+
+
+def _stop(
+    r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: dict | None = None
+) -> None:
+    conditions.report_problems(rsp, problems)
+    resources.keep_observed(rsp, r.observed)
+    if status:
+        resources.set_status(rsp, status)
+
+
+def _immutables(r: Request, inst: refs.Instance, role: str) -> list[Problem]:
+    """A binding's instance and role cannot change: grants would pile up, never be revoked."""
+    out = []
+    seen_pc = dig(r.observed.get(USER), "spec", "providerConfigRef", "name")
+    if seen_pc and seen_pc != inst.provider_config:
+        out.append(
+            Problem(
+                "spec.instanceRef",
+                "ImmutableFieldChanged",
+                f"cannot bind {r.described()}: spec.instanceRef cannot change once the user "
+                f"exists; allowed: the original instance, or a new ServiceBinding",
+            )
+        )
+    grant = dig(r.observed.get(GRANT), "spec", "forProvider", default={}) or {}
+    seen_role = None
+    if "memberOf" in grant:
+        seen_role = "readOnly" if grant["memberOf"] == sql.RO_GROUP else "readWrite"
+    elif "privileges" in grant:
+        seen_role = "readWrite" if grant["privileges"] == ["ALL"] else "readOnly"
+    if seen_role and seen_role != role:
+        out.append(
+            Problem(
+                "spec.role",
+                "ImmutableFieldChanged",
+                f'cannot bind {r.described()}: spec.role cannot change from "{seen_role}" to '
+                f'"{role}"; allowed: "{seen_role}", or a new ServiceBinding with the other role',
+            )
+        )
+    return out
+
+
+def secret_name(r: Request) -> str:
+    if r.mode.namespaced:
+        ref = dig(r.spec, "writeConnectionSecretToRef", "name")
+        if isinstance(ref, str) and ref:
+            return ref
+    return f"{r.mode.owner_name}-creds"
+
+
+def secret_values(details: dict[str, str], inst: refs.Instance) -> dict[str, str] | None:
+    """All SPEC keys, or None while the SQL provider has not published the user's password."""
+    user, password = details.get("username"), details.get("password")
+    host = inst.endpoint or details.get("endpoint")
+    port = str(inst.port or details.get("port") or "")
+    if not (user and password and host and port):
+        return None
+    scheme = _URI_SCHEME[inst.engine]
+    query = "?sslmode=require" if inst.engine == "postgresql" else "?ssl-mode=REQUIRED"
+    uri = (
+        f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
+        f"{quote(inst.dbname, safe='')}{query}"
+    )
+    return {
+        "username": user,
+        "password": password,
+        "dbname": inst.dbname,
+        "database": inst.dbname,
+        "endpoint": host,
+        "host": host,
+        "port": port,
+        "uri": uri,
+        "type": inst.engine,
+        "provider": "aws-rds",
+    }
+
+
+def compose_secret(r: Request, engine: str, values: dict[str, str]) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": secret_name(r),
+            "namespace": r.mode.owner_namespace,
+            "labels": {"klutch.io/binding": r.mode.owner_name},
+        },
+        "type": f"servicebinding.io/{engine}",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
+    }
+
+
+def compose_usage(r: Request, inst: refs.Instance) -> dict:
+    """The instance cannot be deleted while this binding's database user exists."""
+    m = r.mode
+    of: dict = {
+        "apiVersion": inst.body.get("apiVersion"),
+        "kind": inst.body.get("kind"),
+        "resourceRef": {"name": dig(inst.body, "metadata", "name")},
+    }
+    spec = {
+        "of": of,
+        "by": {
+            "apiVersion": m.sql_api(inst.engine),
+            "kind": "Role" if inst.engine == "postgresql" else "User",
+            "resourceSelector": {"matchControllerRef": True},
+        },
+        "replayDeletion": True,
+    }
+    api = (
+        "protection.crossplane.io/v1beta1"
+        if m.namespaced
+        else "apiextensions.crossplane.io/v1beta1"
+    )
+    return {"apiVersion": api, "kind": "Usage", "metadata": {}, "spec": spec}

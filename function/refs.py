@@ -1,0 +1,158 @@
+"""Resolving `instanceRef` (an instance or a Restore in the same namespace) through Crossplane
+required resources: claims by their composite's claim labels, namespaced XRs by name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from crossplane.function import response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import mode
+from function.conditions import Problem
+from function.request import Request
+from function.resources import dig, is_ready
+
+API_VERSION = "rds.aws.anynines.com/v1"
+INSTANCE_KINDS = {
+    "postgresql": "PostgresqlInstance",
+    "mysql": "MysqlInstance",
+    "mariadb": "MariadbInstance",
+}
+RESTORE = "Restore"
+ENGINE_OF_KIND = {v: k for k, v in INSTANCE_KINDS.items()}
+
+# Reasons of the InstanceReady condition.
+PENDING = "InstanceResolving"
+NOT_FOUND = "InstanceNotFound"
+NOT_READY = "InstanceNotReady"
+MISMATCH = "InstanceTypeMismatch"
+AMBIGUOUS = "InstanceAmbiguous"
+
+
+@dataclass(frozen=True)
+class Instance:
+    body: dict  # the instance's (or Restore's) composite, as Crossplane returned it
+    kind: str  # PostgresqlInstance, ..., Restore
+    name: str
+    engine: str
+
+    @property
+    def described(self) -> str:
+        return f'{self.kind} "{self.name}"'
+
+    def status(self, *path: str):
+        return dig(self.body, "status", *path)
+
+    @property
+    def provider_config(self) -> str:
+        return self.status("sqlProviderConfig") or ""
+
+    @property
+    def dbname(self) -> str:
+        return self.status("dbname") or ""
+
+    @property
+    def endpoint(self) -> str | None:
+        return self.status("endpoint")
+
+    @property
+    def port(self) -> int | None:
+        port = self.status("port")
+        return int(port) if isinstance(port, int | float) else None
+
+    @property
+    def ready(self) -> bool:
+        return is_ready(self.body) and bool(self.provider_config and self.endpoint)
+
+
+@dataclass(frozen=True)
+class Target:
+    instance: Instance | None = None
+    problem: Problem | None = None
+
+
+def _requirement(kind: str) -> str:
+    return f"instance-ref-{kind.lower()}"
+
+
+def resolve(
+    r: Request,
+    rsp: fnv1.RunFunctionResponse,
+    name: str,
+    engine: str | None,
+    need_ready: bool = True,
+) -> Target:
+    # All kinds, also when the type is given, so that a wrong type is reported as a mismatch.
+    kinds = [*sorted(INSTANCE_KINDS.values()), RESTORE]
+    m = r.mode
+    for kind in kinds:
+        if m.namespaced:
+            response.require_resources(
+                rsp,
+                _requirement(kind),
+                API_VERSION,
+                kind,
+                match_name=name,
+                namespace=m.owner_namespace,
+            )
+        else:
+            response.require_resources(
+                rsp,
+                _requirement(kind),
+                API_VERSION,
+                f"X{kind}",
+                match_labels={mode.CLAIM_NAME: name, mode.CLAIM_NAMESPACE: m.owner_namespace},
+            )
+    where = f'in namespace "{m.owner_namespace}"'
+    prefix = f"cannot use {r.described()}"
+    fetched = {kind: r.required(_requirement(kind)) for kind in kinds}
+    if any(v is None for v in fetched.values()):
+        return Target(problem=Problem("spec.instanceRef", PENDING, f'looking up "{name}" {where}'))
+    found = [
+        Instance(body, kind, name, ENGINE_OF_KIND.get(kind) or dig(body, "status", "engine") or "")
+        for kind, items in fetched.items()
+        for body in items or []
+    ]
+    if not found:
+        return Target(
+            problem=Problem(
+                "spec.instanceRef",
+                NOT_FOUND,
+                f'{prefix}: spec.instanceRef "{name}": no {" or ".join(kinds)} of that name '
+                f"{where}; allowed: the name of one of those in this namespace (waiting for it)",
+            )
+        )
+    if engine:
+        matching = [i for i in found if i.engine == engine]
+        if not matching:
+            inst = found[0]
+            return Target(
+                problem=Problem(
+                    "spec.serviceInstanceType",
+                    MISMATCH,
+                    f'{prefix}: spec.serviceInstanceType "{engine}" does not match '
+                    f'{inst.described}, which is {inst.engine}; allowed: "{inst.engine}" or unset',
+                )
+            )
+        found = matching
+    if len(found) > 1:
+        return Target(
+            problem=Problem(
+                "spec.instanceRef",
+                AMBIGUOUS,
+                f'{prefix}: spec.instanceRef "{name}" names '
+                f"{', '.join(i.kind for i in found)} {where}; allowed: set "
+                "spec.serviceInstanceType to choose one",
+            )
+        )
+    inst = found[0]
+    if need_ready and not inst.ready:
+        return Target(
+            problem=Problem(
+                "spec.instanceRef",
+                NOT_READY,
+                f"{prefix}: {inst.described} is not ready yet (waiting for it to be available)",
+            )
+        )
+    return Target(instance=inst)
