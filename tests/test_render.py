@@ -63,7 +63,15 @@ def test_available_instance_is_ready_with_status():
     docs = load_yaml(ROOT / "tests" / "golden" / "postgresql-available.yaml")
     xr = docs[0]
     ready = next(c for c in xr["status"]["conditions"] if c["type"] == "Ready")
-    assert (ready["status"], ready["reason"]) == ("True", "Available")
+    # The RDS instance is up; the instance waits for its SQL group roles, composed only now.
+    assert (ready["status"], ready["reason"]) == ("False", "Creating")
+    assert ready["message"] == (
+        "Unready resources: sql-default-privileges-ro-sequences, "
+        "sql-default-privileges-ro-tables, sql-grant-ro-database, and 5 more"
+    )
+    assert {
+        d["metadata"]["annotations"]["crossplane.io/composition-resource-name"] for d in docs[1:]
+    } >= {"sql-role-rw", "sql-role-ro"}
     assert xr["status"]["endpoint"].endswith(".rds.amazonaws.com")
 
 
