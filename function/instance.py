@@ -322,7 +322,7 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
         resources.is_ready(primary) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
         groups = sql.compose_groups(
-            r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier
+            r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier, MASTER_USERNAME
         )
         for name, body in groups.items():
             resources.set_desired(rsp, name, body, resources.is_ready(r.observed.get(name)))

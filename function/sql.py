@@ -32,6 +32,7 @@ GROUP_RESOURCES = (
     "sql-grant-rw-schema",
     "sql-grant-ro-database",
     "sql-grant-ro-schema",
+    "sql-grant-master-rw",
     "sql-default-privileges-ro-tables",
     "sql-default-privileges-ro-sequences",
 )
@@ -61,10 +62,14 @@ def _mr(m: Mode, engine: str, kind: str, external: str | None, fp: dict, pc: str
     return body
 
 
-def compose_groups(m: Mode, provider_config: str, db: str, secret_prefix: str) -> dict[str, dict]:
+def compose_groups(
+    m: Mode, provider_config: str, db: str, secret_prefix: str, master: str
+) -> dict[str, dict]:
     """The PostgreSQL group roles, their grants and default privileges, owned by the instance.
 
     They live inside the database and go with it: never dropped on their own (they own the data).
+    The master user joins klutch_rw: PostgreSQL lets only members set default privileges for a
+    role, and RDS's master is no superuser.
     """
     keep = m.retain()
 
@@ -108,6 +113,15 @@ def compose_groups(m: Mode, provider_config: str, db: str, secret_prefix: str) -
                 grant(RW_GROUP, ["CREATE", "USAGE"], SCHEMA),
                 grant(RO_GROUP, ["CONNECT"]),
                 grant(RO_GROUP, ["USAGE"], SCHEMA),
+                _mr(
+                    m,
+                    "postgresql",
+                    "Grant",
+                    None,
+                    {"role": master, "memberOf": RW_GROUP},
+                    provider_config,
+                    **keep,
+                ),
                 default_privileges("table"),
                 default_privileges("sequence"),
             ),

@@ -19,18 +19,20 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def server_address() -> str:
     address = f"127.0.0.1:{_free_port()}"
+    log = open(ROOT / ".pytest-server.log", "wb")  # noqa: SIM115 (lives as long as the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "function.main", "--insecure", "--debug", "--address", address],
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdout=subprocess.DEVNULL,
-        stderr=open(ROOT / ".pytest-server.log", "wb"),  # noqa: SIM115 (lives as long as the server)
+        env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
     yield address
     proc.terminate()
     proc.wait(timeout=10)
+    log.close()
 
 
 @pytest.fixture(scope="session")

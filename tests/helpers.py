@@ -44,6 +44,7 @@ def request(
     observed: dict[str, dict] | None = None,
     inp: dict | None = None,
     required: dict[str, list[dict]] | None = None,
+    connection: dict[str, dict[str, str]] | None = None,
 ) -> fnv1.RunFunctionRequest:
     req = fnv1.RunFunctionRequest(
         meta=fnv1.RequestMeta(tag="t"),
@@ -52,6 +53,9 @@ def request(
     req.observed.composite.resource.update(xr)
     for name, body in (observed or {}).items():
         req.observed.resources[name].resource.update(body)
+    for name, details in (connection or {}).items():
+        for key, value in details.items():
+            req.observed.resources[name].connection_details[key] = value.encode()
     for name, items in (required or {}).items():
         req.required_resources[name].CopyFrom(
             fnv1.Resources(
@@ -93,3 +97,23 @@ def observed_from(body: dict, ready: bool = True, at_provider: dict | None = Non
 
 def load_yaml(path: Path) -> list[dict]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
+
+
+def resolve_requirements(rsp: fnv1.RunFunctionResponse, pool: list[dict]) -> dict[str, list[dict]]:
+    """What Crossplane fetches for the response's requirements from the objects in `pool`."""
+    out = {}
+    for name, selector in rsp.requirements.resources.items():
+        found = render._select(pool, selector)
+        out[name] = [resource.struct_to_dict(i.resource) for i in found.items]
+    return out
+
+
+def ready_composite(xr: dict, rsp: fnv1.RunFunctionResponse) -> dict:
+    """The composite as Crossplane stores it after this response, all its resources ready."""
+    return {
+        **xr,
+        "status": {
+            **status(rsp),
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
+        },
+    }

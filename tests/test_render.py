@@ -43,6 +43,8 @@ def test_example_renders_to_golden(example: Path):
     ]
     if (example / "observed.yaml").exists():
         args += ["-o", str((example / "observed.yaml").relative_to(ROOT))]
+    if (example / "required.yaml").exists():
+        args += ["-e", str((example / "required.yaml").relative_to(ROOT))]
     out = cli(*args)
     assert out.returncode == 0, out.stderr
     golden = ROOT / "tests" / "golden" / f"{example.name}.yaml"
@@ -67,7 +69,7 @@ def test_available_instance_is_ready_with_status():
     assert (ready["status"], ready["reason"]) == ("False", "Creating")
     assert ready["message"] == (
         "Unready resources: sql-default-privileges-ro-sequences, "
-        "sql-default-privileges-ro-tables, sql-grant-ro-database, and 5 more"
+        "sql-default-privileges-ro-tables, sql-grant-master-rw, and 6 more"
     )
     assert {
         d["metadata"]["annotations"]["crossplane.io/composition-resource-name"] for d in docs[1:]

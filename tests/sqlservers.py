@@ -1,0 +1,187 @@
+"""Real PostgreSQL (15, 16, 17) and MariaDB (10.11) servers on loopback, with TLS, set up like RDS.
+
+RDS's master user is not a superuser: on PostgreSQL it has CREATEROLE and CREATEDB and owns the
+database named by dbName; on MariaDB it holds the global privileges with GRANT OPTION. The servers
+here get exactly such a master user (`dbadmin`), and the tests act only through it.
+scripts/sql-servers installs the binaries; these fixtures start and stop the servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pymysql
+
+from function.render import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+MASTER_USER = "dbadmin"
+MASTER_PASSWORD = "master-password-only-for-tests"
+DB_NAME = "app"
+
+PG_BIN = {
+    "15": Path("/usr/lib/postgresql/15/bin"),
+    "16": ROOT / "build/pg/node_modules/pg16/native/bin",
+    "17": ROOT / "build/pg/node_modules/pg17/native/bin",
+}
+
+
+@dataclass
+class Server:
+    engine: str
+    version: str
+    port: int
+    host: str = "127.0.0.1"
+
+
+def make_tls(directory: Path, owner: str | None = None) -> tuple[Path, Path]:
+    crt, key = directory / "server.crt", directory / "server.key"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(crt),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    key.chmod(0o600)
+    if owner:
+        shutil.chown(crt, owner)
+        shutil.chown(key, owner)
+    return crt, key
+
+
+def _as_postgres(*cmd: str) -> subprocess.CompletedProcess:
+    prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    done = subprocess.run([*prefix, *cmd], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{cmd[0]} failed: {done.stdout}{done.stderr}")
+    return done
+
+
+@contextlib.contextmanager
+def postgresql(version: str, workdir: Path):
+    bindir = PG_BIN[version]
+    if not (bindir / "postgres").exists():
+        raise RuntimeError(f"PostgreSQL {version} is not installed: run scripts/sql-servers")
+    workdir.mkdir(parents=True)
+    data = workdir / "data"
+    if os.geteuid() == 0:
+        shutil.chown(workdir, "postgres")
+    crt, key = make_tls(workdir, "postgres" if os.geteuid() == 0 else None)
+    _as_postgres(
+        str(bindir / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        "postgres",
+        "-E",
+        "UTF8",
+        "--locale=C.UTF-8",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
+    )
+    port = _free_port()
+    options = (
+        f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c ssl=on "
+        f"-c ssl_cert_file={crt} -c ssl_key_file={key} -c fsync=off"
+    )
+    _as_postgres(
+        str(bindir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(workdir / "log"),
+        "-w",
+        "start",
+    )
+    try:
+        with psycopg.connect(
+            host=str(workdir), port=port, user="postgres", dbname="postgres", autocommit=True
+        ) as su:
+            su.execute(
+                f"CREATE ROLE {MASTER_USER} LOGIN CREATEROLE CREATEDB PASSWORD '{MASTER_PASSWORD}'"
+            )
+            su.execute(f"CREATE DATABASE {DB_NAME} OWNER {MASTER_USER}")
+        yield Server("postgresql", version, port)
+    finally:
+        _as_postgres(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+
+
+@contextlib.contextmanager
+def mariadb(workdir: Path):
+    if shutil.which("mariadbd") is None:
+        raise RuntimeError("MariaDB is not installed: run scripts/sql-servers")
+    workdir.mkdir(parents=True)
+    data, sock = workdir / "data", workdir / "mysqld.sock"
+    crt, key = make_tls(workdir)
+    subprocess.run(
+        [
+            "mariadb-install-db",
+            f"--datadir={data}",
+            "--user=root",
+            "--auth-root-authentication-method=socket",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    port = _free_port()
+    proc = subprocess.Popen(
+        [
+            "mariadbd",
+            "--no-defaults",
+            f"--datadir={data}",
+            f"--socket={sock}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            "--user=root",
+            f"--ssl-cert={crt}",
+            f"--ssl-key={key}",
+            f"--pid-file={workdir / 'pid'}",
+            f"--log-error={workdir / 'error.log'}",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=64M",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                root = pymysql.connect(unix_socket=str(sock), user="root", autocommit=True)
+                break
+            except pymysql.err.OperationalError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        with root, root.cursor() as cur:
+            cur.execute(f"CREATE USER '{MASTER_USER}'@'%' IDENTIFIED BY '{MASTER_PASSWORD}'")
+            cur.execute(f"GRANT ALL PRIVILEGES ON *.* TO '{MASTER_USER}'@'%' WITH GRANT OPTION")
+            cur.execute(f"CREATE DATABASE {DB_NAME}")
+        yield Server("mariadb", "10.11", port)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
