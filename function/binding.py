@@ -24,7 +24,7 @@ GRANT = "grant"
 USAGE = "usage"
 SECRET = "secret"
 
-INSTANCE_READY = "InstanceReady"
+INSTANCE_READY = refs.INSTANCE_READY
 CREDENTIALS_READY = "CredentialsReady"
 
 SECRET_KEYS = (

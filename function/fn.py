@@ -11,7 +11,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from google.protobuf import json_format
 from pydantic import ValidationError
 
-from function import binding, inputs, instance
+from function import backup, binding, inputs, instance, restore
 from function.request import Request, load
 
 Handler = Callable[[Request, fnv1.RunFunctionResponse], None]
@@ -22,6 +22,8 @@ ROUTES: dict[str, Handler] = {
     "MysqlInstance": instance.run,
     "MariadbInstance": instance.run,
     "ServiceBinding": binding.run,
+    "Backup": backup.run,
+    "Restore": restore.run,
 }
 
 

@@ -6,6 +6,7 @@ Pipeline: parse spec -> validate against catalog, platform and what exists -> re
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 
@@ -57,26 +58,52 @@ def engine_of(kind: str) -> str:
     return ENGINE_OF_KIND[kind.removeprefix("X")]
 
 
+@dataclass(frozen=True)
+class RestoreFrom:
+    """What a Restore asks RDS to restore from: forProvider fields, frozen once created."""
+
+    params: dict  # snapshotIdentifier, or restoreToPointInTime
+    source: dict  # the Restore's status.source, kept on the instance as an annotation
+    min_storage: int = 0  # a restore needs at least the source's storage
+
+
+RESTORE_SOURCE_ANNOTATION = "klutch.io/restore-source"
+
+
 def identifier_of(r: Request) -> str:
-    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)
+    # A Restore may share its name with an instance in the namespace: its database must not.
+    salt = ("Restore",) if r.kind.removeprefix("X") == "Restore" else ()
+    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name, *salt)
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     engine = engine_of(r.kind)
     spec, problems = parse_spec(r)
+    settings = reconcile(r, rsp, engine, spec, problems)
+    resources.set_status(rsp, observed_status(r, engine, settings))
+
+
+def reconcile(
+    r: Request,
+    rsp: fnv1.RunFunctionResponse,
+    engine: str,
+    spec: InstanceSpec | None,
+    problems: list[Problem],
+    restore: RestoreFrom | None = None,
+) -> Settings | None:
+    """Validate, then compose the instance; on any problem keep what exists and return None."""
     observed = r.observed.get(PRIMARY)
     if spec is not None:
-        problems += validate(spec, engine, r, observed)
+        problems = problems + validate(spec, engine, r, observed)
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
-        resources.set_status(rsp, observed_status(r, engine, None))
-        return
+        return None
     assert spec is not None
-    settings = resolve(spec, engine, r, observed, rsp)
+    settings = resolve(spec, engine, r, observed, rsp, restore)
     conditions.report_valid(rsp)
-    compose(r, rsp, settings)
-    resources.set_status(rsp, observed_status(r, engine, settings))
+    compose(r, rsp, settings, restore)
+    return settings
 
 
 def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:
@@ -108,7 +135,9 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
 
     running = dig(observed, "spec", "forProvider", "engineVersion")
     offered = cat.version(engine, spec.serviceVersion)
-    if offered is None and spec.serviceVersion != running:
+    if not spec.serviceVersion:  # a restore from an ARN: the snapshot decides
+        running = None
+    elif offered is None and spec.serviceVersion != running:
         refuse(
             "spec.serviceVersion",
             "VersionNotOffered",
@@ -244,12 +273,14 @@ def resolve(
     r: Request,
     observed: dict | None,
     rsp: fnv1.RunFunctionResponse,
+    restore: RestoreFrom | None = None,
 ) -> Settings:
     cat, inp, config = r.catalog, r.input, spec.config
     plan = cat.plan(spec.plan)
     assert plan is not None
     running = dig(observed, "spec", "forProvider", "engineVersion")
-    if cat.version(engine, spec.serviceVersion) is None:
+    version = spec.serviceVersion or (running if isinstance(running, str) else "")
+    if version and cat.version(engine, version) is None:
         conditions.warn(
             rsp,
             conditions.VERSION_NO_LONGER_OFFERED,
@@ -258,7 +289,9 @@ def resolve(
             f"{', '.join(cat.version_names(engine))}",
         )
 
-    storage = (config and config.allocatedStorage) or plan.storageGiB
+    storage = max(
+        (config and config.allocatedStorage) or plan.storageGiB, _restore_storage(restore)
+    )
     # Never shrink: RDS cannot, and autoscaling may have grown the volume beyond the spec.
     have = max(
         _number(dig(observed, "status", "atProvider", "allocatedStorage")),
@@ -287,9 +320,10 @@ def resolve(
     return Settings(
         engine=engine,
         identifier=identifier_of(r),
-        version=spec.serviceVersion,
+        version=version,
         major_upgrade=isinstance(running, str)
-        and catalog.major(engine, running) != catalog.major(engine, spec.serviceVersion),
+        and bool(version)
+        and catalog.major(engine, running) != catalog.major(engine, version),
         plan=plan,
         storage=storage,
         max_storage=max_storage,
@@ -304,13 +338,20 @@ def resolve(
     )
 
 
+def _restore_storage(restore: RestoreFrom | None) -> int:
+    return restore.min_storage if restore else 0
+
+
 def _number(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
+def compose(
+    r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, restore: RestoreFrom | None = None
+) -> None:
     primary = r.observed.get(PRIMARY)
-    resources.set_desired(rsp, PRIMARY, compose_instance(r, s), ready=resources.is_ready(primary))
+    body = compose_instance(r, s, restore)
+    resources.set_desired(rsp, PRIMARY, body, ready=resources.is_ready(primary))
     for i in range(1, s.replicas + 1):
         name = f"{REPLICA_PREFIX}{i}"
         observed = r.observed.get(name)
@@ -337,13 +378,12 @@ def connection_secret(identifier: str) -> str:
     return f"{identifier}-conn"
 
 
-def compose_instance(r: Request, s: Settings) -> dict:
+def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None) -> dict:
     inp, m = r.input, r.mode
     fp: dict = {
         "region": s.region,
         "identifier": s.identifier,
         "engine": catalog.RDS_ENGINE[s.engine],
-        "engineVersion": s.version,
         "instanceClass": s.plan.instanceClass,
         "allocatedStorage": s.storage,
         "maxAllocatedStorage": s.max_storage,
@@ -366,6 +406,8 @@ def compose_instance(r: Request, s: Settings) -> dict:
         "deletionProtection": inp.safety.deletionProtection,
         "tags": s.tags,
     }
+    if s.version:
+        fp["engineVersion"] = s.version
     if s.backup.window:
         fp["backupWindow"] = s.backup.window
     if s.encrypted and inp.kmsKeyId:
@@ -374,10 +416,16 @@ def compose_instance(r: Request, s: Settings) -> dict:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    annotations = {"crossplane.io/external-name": s.identifier}
+    if restore is not None:
+        # The database comes from the snapshot, with its own name; RDS ignores DBName here.
+        fp.pop("dbName")
+        fp.update(restore.params)
+        annotations[RESTORE_SOURCE_ANNOTATION] = json.dumps(restore.source, sort_keys=True)
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
-        "metadata": {"annotations": {"crossplane.io/external-name": s.identifier}},
+        "metadata": {"annotations": annotations},
         "spec": {
             "forProvider": fp,
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
@@ -472,6 +520,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "port": _int_or_none(at.get("port")),
         "dbname": fp.get("dbName") or (s.db_name if s else None),
         "identifier": identifier,
+        "region": fp.get("region") or (s.region if s else None),
         "arn": at.get("arn"),
         "engine": engine,
         "version": at.get("engineVersionActual")

@@ -13,7 +13,7 @@ def digest(*parts: str, length: int = _HASH) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
 
 
-def rds_identifier(namespace: str, name: str, limit: int = RDS_ID_MAX) -> str:
+def rds_identifier(namespace: str, name: str, *salt: str, limit: int = RDS_ID_MAX) -> str:
     """An RDS-valid identifier (letter first, [a-z0-9-], no "--", no trailing "-") for ns/name.
 
     The hash of the exact namespace and name keeps "a-b"/"c" and "a"/"b-c" apart.
@@ -22,7 +22,7 @@ def rds_identifier(namespace: str, name: str, limit: int = RDS_ID_MAX) -> str:
     clean = re.sub(r"-+", "-", re.sub(r"[^a-z0-9-]", "-", base.lower())).strip("-")
     if not clean or not clean[0].isalpha():
         clean = f"db-{clean}".rstrip("-")
-    suffix = digest(namespace, name)
+    suffix = digest(namespace, name, *salt)
     head = clean[: limit - len(suffix) - 1].rstrip("-")
     return f"{head}-{suffix}"
 

@@ -22,6 +22,7 @@ INSTANCE_KINDS = {
 RESTORE = "Restore"
 ENGINE_OF_KIND = {v: k for k, v in INSTANCE_KINDS.items()}
 
+INSTANCE_READY = "InstanceReady"
 # Reasons of the InstanceReady condition.
 PENDING = "InstanceResolving"
 NOT_FOUND = "InstanceNotFound"

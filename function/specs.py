@@ -116,6 +116,7 @@ class InstanceStatus(BaseModel):
     port: int | None = None
     dbname: str | None = None
     identifier: str | None = Field(None, description="RDS DB instance identifier.")
+    region: str | None = None
     arn: str | None = None
     engine: str | None = None
     version: str | None = None
@@ -163,3 +164,98 @@ class BindingStatus(BaseModel):
     username: str | None = None
     instance: str | None = None
     type: str | None = None
+
+
+class BackupRequestSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    instanceRef: str = Field(
+        ...,
+        pattern=K8S_NAME_PATTERN,
+        max_length=63,
+        description="Name of an instance or a Restore in this namespace. Immutable.",
+    )
+    deletionPolicy: Literal["Delete", "Retain"] | None = Field(
+        None,
+        json_schema_extra={"default": "Delete"},
+        description="Delete (default): the snapshot goes with this object; Retain: it stays.",
+    )
+
+
+class BackupRequestStatus(BaseModel):
+    phase: str | None = Field(None, description="RDS snapshot status, e.g. available.")
+    instance: str | None = None
+    instanceIdentifier: str | None = None
+    snapshotIdentifier: str | None = None
+    snapshotArn: str | None = None
+    region: str | None = None
+    engine: str | None = None
+    engineVersion: str | None = None
+    plan: str | None = None
+    dbname: str | None = None
+    allocatedStorage: int | None = None
+    creationTime: str | None = Field(None, description="When the snapshot was requested, RFC 3339.")
+
+
+class PointInTime(_User):
+    instanceRef: str = Field(
+        ..., pattern=K8S_NAME_PATTERN, max_length=63, description="Source instance or Restore."
+    )
+    restoreTime: str | None = Field(
+        None,
+        pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$",
+        description="RFC 3339 time to restore to; mutually exclusive with useLatestRestorableTime.",
+    )
+    useLatestRestorableTime: bool | None = Field(
+        None,
+        description="Restore to the latest restorable time; mutually exclusive with restoreTime.",
+    )
+
+
+class RestoreSpec(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    backupRef: str | None = Field(
+        None,
+        pattern=K8S_NAME_PATTERN,
+        max_length=63,
+        description="A Backup in this namespace; mutually exclusive with backupArn, pointInTime.",
+    )
+    backupArn: str | None = Field(
+        None,
+        pattern=r"^arn:aws[a-z-]*:rds:[a-z0-9-]+:[0-9]{12}:snapshot:[a-zA-Z][a-zA-Z0-9:-]*$",
+        max_length=2048,
+        description="ARN of an RDS DB snapshot in the instance's region; mutually exclusive with "
+        "backupRef, pointInTime. Needs serviceInstanceType and plan.",
+    )
+    pointInTime: PointInTime | None = Field(
+        None,
+        description="Restore a source to a time; mutually exclusive with backupRef, backupArn.",
+    )
+    serviceInstanceType: EngineType | None = Field(
+        None, description="postgresql | mysql | mariadb; required with backupArn, else inferred."
+    )
+    plan: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9-]*$",
+        max_length=63,
+        description="Plan of the new instance; default: the source's plan.",
+    )
+    config: InstanceConfig | None = None
+    backup: BackupSpec | None = None
+
+
+class RestoreSource(BaseModel):
+    backupRef: str | None = None
+    backupArn: str | None = None
+    snapshotIdentifier: str | None = None
+    instanceRef: str | None = None
+    instanceIdentifier: str | None = None
+    restoreTime: str | None = None
+    useLatestRestorableTime: bool | None = None
+
+
+class RestoreStatus(InstanceStatus):
+    source: RestoreSource | None = Field(
+        None, description="What was restored; frozen once created."
+    )

@@ -13,10 +13,14 @@ from pydantic import BaseModel
 from function import binding, inputs, openapi
 from function.specs import (
     DEFAULT_DB_NAME,
+    BackupRequestSpec,
+    BackupRequestStatus,
     BindingSpec,
     BindingStatus,
     InstanceSpec,
     InstanceStatus,
+    RestoreSpec,
+    RestoreStatus,
 )
 
 GROUP = "rds.aws.anynines.com"
@@ -119,6 +123,56 @@ BINDING_COLUMNS = (
     {"name": "USER", "type": "string", "jsonPath": ".status.username", "priority": 1},
 )
 
+BACKUP_RULES = (
+    {
+        "rule": "self.instanceRef == oldSelf.instanceRef",
+        "message": "spec.instanceRef is immutable; create a new Backup instead",
+        "fieldPath": ".instanceRef",
+    },
+)
+BACKUP_COLUMNS = (
+    {"name": "INSTANCE", "type": "string", "jsonPath": ".spec.instanceRef"},
+    {"name": "STATE", "type": "string", "jsonPath": ".status.phase"},
+    {"name": "SNAPSHOT", "type": "string", "jsonPath": ".status.snapshotIdentifier"},
+    {"name": "ARN", "type": "string", "jsonPath": ".status.snapshotArn", "priority": 1},
+)
+
+
+def _count(*conditions: str) -> str:
+    return " + ".join(f"({c} ? 1 : 0)" for c in conditions)
+
+
+RESTORE_RULES = (
+    {
+        "rule": _count("has(self.backupRef)", "has(self.backupArn)", "has(self.pointInTime)")
+        + " == 1",
+        "message": "exactly one source: spec.backupRef, spec.backupArn or spec.pointInTime",
+    },
+    {
+        "rule": "!has(self.backupArn) || (has(self.serviceInstanceType) && has(self.plan))",
+        "message": "spec.backupArn needs spec.serviceInstanceType and spec.plan",
+        "fieldPath": ".backupArn",
+    },
+    {
+        "rule": "!has(self.pointInTime) || "
+        + _count(
+            "has(self.pointInTime.restoreTime)",
+            "has(self.pointInTime.useLatestRestorableTime) && "
+            "self.pointInTime.useLatestRestorableTime",
+        )
+        + " == 1",
+        "message": "spec.pointInTime needs exactly one of restoreTime and "
+        "useLatestRestorableTime: true",
+        "fieldPath": ".pointInTime",
+    },
+)
+RESTORE_COLUMNS = (
+    {"name": "VERSION", "type": "string", "jsonPath": ".status.version"},
+    {"name": "PLAN", "type": "string", "jsonPath": ".status.plan"},
+    {"name": "ENDPOINT", "type": "string", "jsonPath": ".status.endpoint"},
+    {"name": "PHASE", "type": "string", "jsonPath": ".status.phase", "priority": 1},
+)
+
 KINDS = (
     Kind(
         "PostgresqlInstance",
@@ -153,6 +207,8 @@ KINDS = (
         BINDING_COLUMNS,
         binding.SECRET_KEYS,
     ),
+    Kind("Backup", "backups", BackupRequestSpec, BackupRequestStatus, BACKUP_RULES, BACKUP_COLUMNS),
+    Kind("Restore", "restores", RestoreSpec, RestoreStatus, RESTORE_RULES, RESTORE_COLUMNS),
 )
 
 

@@ -492,6 +492,7 @@ def test_status_reports_what_aws_observed(stub):
         "port": 5432,
         "dbname": "app",
         "identifier": ident,
+        "region": "eu-central-1",
         "arn": "arn:aws:rds:eu-central-1:123456789012:db:x",
         "engine": "postgresql",
         "version": "17.5",

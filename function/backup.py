@@ -1,0 +1,184 @@
+"""Backup: one on-demand RDS manual snapshot of an instance or a Restore (SPEC §1.3).
+
+Pipeline: parse spec -> once the snapshot exists, keep exactly what was asked (the source may
+even be gone) -> else wait for the instance to be available -> compose the rds Snapshot ->
+readiness and status.
+"""
+
+from __future__ import annotations
+
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from pydantic import ValidationError
+
+from function import conditions, inputs, naming, refs, resources
+from function.conditions import Problem
+from function.request import Request
+from function.resources import dig
+from function.specs import BackupRequestSpec
+
+SNAPSHOT = "snapshot"
+SNAPSHOT_READY = "SnapshotReady"
+INSTANCE_ANNOTATION = "klutch.io/instance"
+PENDING, COMPLETED = "BackupPending", "BackupCompleted"
+# What a Restore needs to know of the source, recorded on the Snapshot when it is asked for, so
+# that it stays known when the instance changes or is gone.
+RECORDED = {
+    "engine": "klutch.io/engine",
+    "version": "klutch.io/engine-version",
+    "plan": "klutch.io/plan",
+    "dbname": "klutch.io/dbname",
+    "allocatedStorage": "klutch.io/allocated-storage",
+}
+
+
+def snapshot_identifier(r: Request) -> str:
+    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name, "Backup")
+
+
+def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    try:
+        spec = BackupRequestSpec.model_validate(r.spec)
+    except ValidationError as err:
+        conditions.report_problems(
+            rsp,
+            [
+                Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot back up {r.described()}: {m}")
+                for m in inputs.describe_errors(err, "spec")
+            ],
+        )
+        resources.keep_observed(rsp, r.observed)
+        return
+
+    observed = r.observed.get(SNAPSHOT)
+    if observed is not None:
+        body = frozen_snapshot(r, spec, observed, rsp)
+    else:
+        target = refs.resolve(r, rsp, spec.instanceRef, None)
+        if target.problem is not None:
+            _pending(rsp, target.problem)
+            resources.set_status(rsp, {"instance": spec.instanceRef})
+            return
+        assert target.instance is not None
+        body = compose_snapshot(r, spec, target.instance)
+        conditions.report_valid(rsp)
+
+    ready = resources.is_ready(observed)
+    resources.set_desired(rsp, SNAPSHOT, body, ready)
+    rsp.conditions.append(
+        conditions.condition(
+            SNAPSHOT_READY,
+            ready,
+            COMPLETED if ready else PENDING,
+            "" if ready else f"RDS is taking snapshot {snapshot_identifier(r)}",
+        )
+    )
+    resources.set_status(rsp, backup_status(r, spec, body, observed))
+
+
+def _pending(rsp: fnv1.RunFunctionResponse, problem: Problem) -> None:
+    """Waiting for the instance is not an error: a condition, and an event only when stuck."""
+    rsp.conditions.append(
+        conditions.condition(refs.INSTANCE_READY, False, problem.reason, problem.message)
+    )
+    rsp.conditions.append(conditions.condition(SNAPSHOT_READY, False, PENDING, problem.message))
+    if problem.reason != refs.PENDING:
+        conditions.warn(rsp, problem.reason, problem.message)
+
+
+def compose_snapshot(r: Request, spec: BackupRequestSpec, inst: refs.Instance) -> dict:
+    m = r.mode
+    recorded = {
+        annotation: _text(inst.status(key))
+        for key, annotation in RECORDED.items()
+        if inst.status(key) not in (None, "")
+    }
+    recorded[RECORDED["engine"]] = inst.engine
+    fp = {
+        "dbInstanceIdentifier": inst.status("identifier"),
+        "region": inst.status("region") or r.input.aws.region,
+        "tags": {
+            **r.input.tags,
+            "klutch.io/namespace": m.owner_namespace,
+            "klutch.io/backup": m.owner_name,
+            "klutch.io/instance": spec.instanceRef,
+        },
+    }
+    return {
+        "apiVersion": m.api("rds", "v1beta1"),
+        "kind": "Snapshot",
+        "metadata": {
+            "annotations": {
+                "crossplane.io/external-name": snapshot_identifier(r),
+                INSTANCE_ANNOTATION: spec.instanceRef,
+                **recorded,
+            },
+        },
+        "spec": {
+            "forProvider": {k: v for k, v in fp.items() if v},
+            "providerConfigRef": m.aws_provider_config_ref(r.input.aws.providerConfigName),
+            **_deletion(r, spec),
+        },
+    }
+
+
+def _text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # protobuf Structs carry numbers as doubles
+    return str(value)
+
+
+def _deletion(r: Request, spec: BackupRequestSpec) -> dict:
+    return r.mode.retain() if spec.deletionPolicy == "Retain" else {}
+
+
+def frozen_snapshot(
+    r: Request, spec: BackupRequestSpec, observed: dict, rsp: fnv1.RunFunctionResponse
+) -> dict:
+    """The snapshot as it was asked for; only what happens on deletion may still change."""
+    meta = observed.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    was = annotations.get(INSTANCE_ANNOTATION)
+    if was and was != spec.instanceRef:
+        message = (
+            f"cannot back up {r.described()}: spec.instanceRef cannot change once the snapshot "
+            f'exists (is "{was}", asked "{spec.instanceRef}"); allowed: "{was}", or a new Backup'
+        )
+        conditions.report_problems(
+            rsp, [Problem("spec.instanceRef", "ImmutableFieldChanged", message)]
+        )
+    else:
+        conditions.report_valid(rsp)
+    s = observed.get("spec") or {}
+    kept = {k: v for k, v in s.items() if k not in ("deletionPolicy", "managementPolicies")}
+    return {
+        "apiVersion": observed.get("apiVersion"),
+        "kind": observed.get("kind"),
+        "metadata": {
+            "annotations": {
+                k: v
+                for k, v in annotations.items()
+                if k == "crossplane.io/external-name" or k.startswith("klutch.io/")
+            },
+        },
+        "spec": {**kept, **_deletion(r, spec)},
+    }
+
+
+def backup_status(r: Request, spec: BackupRequestSpec, body: dict, observed: dict | None) -> dict:
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    recorded = dig(body, "metadata", "annotations", default={}) or {}
+    storage = recorded.get(RECORDED["allocatedStorage"])
+    return {
+        "phase": at.get("status"),
+        "instance": dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or spec.instanceRef,
+        "instanceIdentifier": dig(body, "spec", "forProvider", "dbInstanceIdentifier"),
+        "snapshotIdentifier": snapshot_identifier(r),
+        "snapshotArn": at.get("dbSnapshotArn"),
+        "region": dig(body, "spec", "forProvider", "region"),
+        "engine": recorded.get(RECORDED["engine"]),
+        "engineVersion": at.get("engineVersion") or recorded.get(RECORDED["version"]),
+        "plan": recorded.get(RECORDED["plan"]),
+        "dbname": recorded.get(RECORDED["dbname"]),
+        "allocatedStorage": int(storage) if storage and storage.isdigit() else None,
+        "creationTime": dig(observed, "metadata", "creationTimestamp"),
+    }

@@ -1,0 +1,393 @@
+"""Restore: a NEW instance from a Backup, a snapshot ARN or a point in time (SPEC §1.5).
+
+Pipeline: parse spec -> exactly one source -> once the new instance exists, use only what was
+asked then (frozen: never re-validated against a moving window) -> else resolve and validate the
+source -> compose the new instance like any instance, with its restore parameters -> status.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from crossplane.function import response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from pydantic import ValidationError
+
+from function import catalog, conditions, inputs, instance, mode, refs, resources
+from function.conditions import Problem
+from function.request import Request
+from function.resources import dig
+from function.specs import Database, InstanceConfig, InstanceSpec, RestoreSpec
+
+SOURCE_READY = "SourceReady"
+RESOLVING = "RestoreSourceResolving"
+BACKUP_REQUIREMENT = "backup-ref"
+RDS_TO_ENGINE = {v: k for k, v in catalog.RDS_ENGINE.items()}
+
+
+@dataclass
+class Source:
+    """Everything the new instance takes from its source."""
+
+    engine: str
+    version: str
+    plan: str | None
+    dbname: str | None
+    storage: int
+    params: dict
+    status: dict = field(default_factory=dict)  # status.source
+
+
+def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    try:
+        spec = RestoreSpec.model_validate(r.spec)
+    except ValidationError as err:
+        return _stop(
+            r,
+            rsp,
+            [
+                Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot restore {r.described()}: {m}")
+                for m in inputs.describe_errors(err, "spec")
+            ],
+        )
+    problems = validate_source_choice(r, spec)
+    if problems:
+        return _stop(r, rsp, problems)
+
+    observed = r.observed.get(instance.PRIMARY)
+    if observed is not None:
+        source = frozen(observed)
+        if source_changed(spec, source.status):
+            conditions.warn(
+                rsp,
+                "RestoreParametersFrozen",
+                f"{r.described()}: the new instance exists; its source stays "
+                f"{json.dumps(source.status, sort_keys=True)} whatever the spec says now",
+            )
+    else:
+        found = resolve_source(r, rsp, spec)
+        if isinstance(found, Problem):
+            rsp.conditions.append(
+                conditions.condition(SOURCE_READY, False, found.reason, found.message)
+            )
+            if found.reason in WAITING:
+                if found.reason != RESOLVING:
+                    conditions.warn(rsp, found.reason, found.message)
+                resources.keep_observed(rsp, r.observed)
+                return
+            return _stop(r, rsp, [found])
+        source = found
+    rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+
+    problems = []
+    if spec.serviceInstanceType and spec.serviceInstanceType != source.engine:
+        problems.append(
+            Problem(
+                "spec.serviceInstanceType",
+                "InstanceTypeMismatch",
+                f"cannot restore {r.described()}: spec.serviceInstanceType "
+                f'"{spec.serviceInstanceType}" does not match the source, which is '
+                f'{source.engine}; allowed: "{source.engine}" or unset',
+            )
+        )
+    config = spec.config or InstanceConfig()
+    asked = config.database.name if config.database else None
+    if source.dbname and asked and asked != source.dbname:
+        problems.append(
+            Problem(
+                "spec.config.database.name",
+                "RestoreSourceInvalid",
+                f'cannot restore {r.described()}: spec.config.database.name "{asked}" differs '
+                f'from the source\'s database "{source.dbname}"; '
+                f'allowed: "{source.dbname}" or unset',
+            )
+        )
+    plan = spec.plan or source.plan
+    if plan is None:
+        problems.append(
+            Problem(
+                "spec.plan",
+                "RestoreSourceInvalid",
+                f"cannot restore {r.described()}: spec.plan is required when the source does not "
+                f"tell its plan; allowed: {', '.join(r.catalog.plan_names())}",
+            )
+        )
+    dbname = source.dbname or asked
+    inst_spec = InstanceSpec.model_construct(
+        serviceVersion=source.version,
+        plan=plan or "",
+        config=config.model_copy(update={"database": Database(name=dbname) if dbname else None}),
+        backup=spec.backup,
+    )
+    restore = instance.RestoreFrom(
+        params=source.params,
+        source={**source.status, "dbname": dbname},
+        min_storage=source.storage,
+    )
+    settings = instance.reconcile(
+        r, rsp, source.engine, inst_spec if not problems else None, problems, restore
+    )
+    status = instance.observed_status(r, source.engine, settings)
+    status["source"] = source.status
+    resources.set_status(rsp, status)
+
+
+def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem]) -> None:
+    conditions.report_problems(rsp, problems)
+    resources.keep_observed(rsp, r.observed)
+
+
+def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
+    out = []
+    prefix = f"cannot restore {r.described()}"
+    given = [n for n in ("backupRef", "backupArn", "pointInTime") if getattr(spec, n) is not None]
+    if len(given) != 1:
+        out.append(
+            Problem(
+                "spec",
+                "RestoreSourceInvalid",
+                f"{prefix}: exactly one source is needed, got "
+                f"{', '.join(f'spec.{g}' for g in given) if given else 'none'}; allowed: one of "
+                "spec.backupRef, spec.backupArn, spec.pointInTime",
+            )
+        )
+    pit = spec.pointInTime
+    if pit is not None and (pit.restoreTime is not None) == bool(pit.useLatestRestorableTime):
+        out.append(
+            Problem(
+                "spec.pointInTime",
+                "RestoreSourceInvalid",
+                f"{prefix}: spec.pointInTime needs exactly one of restoreTime and "
+                "useLatestRestorableTime: true",
+            )
+        )
+    if spec.backupArn is not None:
+        for field_name in ("serviceInstanceType", "plan"):
+            if getattr(spec, field_name) is None:
+                out.append(
+                    Problem(
+                        f"spec.{field_name}",
+                        "RestoreSourceInvalid",
+                        f"{prefix}: spec.{field_name} is required with spec.backupArn (a snapshot "
+                        "ARN does not tell it)",
+                    )
+                )
+    return out
+
+
+WAITING = {
+    RESOLVING,
+    "BackupNotFound",
+    "BackupNotAvailable",
+    refs.PENDING,
+    refs.NOT_FOUND,
+    refs.NOT_READY,
+    "SourceNotRestorableYet",
+}
+
+
+def _region(r: Request, spec: RestoreSpec) -> str:
+    return (spec.config and spec.config.region) or r.input.aws.region
+
+
+def resolve_source(
+    r: Request, rsp: fnv1.RunFunctionResponse, spec: RestoreSpec
+) -> Source | Problem:
+    if spec.backupRef is not None:
+        return _from_backup(r, rsp, spec, spec.backupRef)
+    if spec.backupArn is not None:
+        return _from_arn(r, spec, spec.backupArn)
+    return _from_point_in_time(r, rsp, spec)
+
+
+def _from_backup(
+    r: Request, rsp: fnv1.RunFunctionResponse, spec: RestoreSpec, name: str
+) -> Source | Problem:
+    m = r.mode
+    if m.namespaced:
+        response.require_resources(
+            rsp,
+            BACKUP_REQUIREMENT,
+            refs.API_VERSION,
+            "Backup",
+            match_name=name,
+            namespace=m.owner_namespace,
+        )
+    else:
+        response.require_resources(
+            rsp,
+            BACKUP_REQUIREMENT,
+            refs.API_VERSION,
+            "XBackup",
+            match_labels={mode.CLAIM_NAME: name, mode.CLAIM_NAMESPACE: m.owner_namespace},
+        )
+    prefix = f"cannot restore {r.described()}"
+    items = r.required(BACKUP_REQUIREMENT)
+    if items is None:
+        return Problem("spec.backupRef", RESOLVING, f'looking up Backup "{name}"')
+    if not items:
+        return Problem(
+            "spec.backupRef",
+            "BackupNotFound",
+            f'{prefix}: spec.backupRef "{name}": no Backup of that name in namespace '
+            f'"{m.owner_namespace}"; allowed: the name of a Backup in this namespace '
+            "(waiting for it)",
+        )
+    st = items[0].get("status") or {}
+    if st.get("phase") != "available" or not st.get("snapshotIdentifier"):
+        return Problem(
+            "spec.backupRef",
+            "BackupNotAvailable",
+            f'{prefix}: Backup "{name}" is not available yet (snapshot state '
+            f'"{st.get("phase") or "unknown"}"); waiting for it',
+        )
+    region = _region(r, spec)
+    if st.get("region") and st["region"] != region:
+        return Problem(
+            "spec.backupRef",
+            "RestoreRegionMismatch",
+            f'{prefix}: Backup "{name}" is in region "{st["region"]}", the new instance would '
+            f'be in "{region}"; allowed: set spec.config.region to "{st["region"]}"',
+        )
+    storage = st.get("allocatedStorage")
+    return Source(
+        engine=st.get("engine") or spec.serviceInstanceType or "",
+        version=st.get("engineVersion") or "",
+        plan=st.get("plan"),
+        dbname=st.get("dbname"),
+        storage=int(storage) if isinstance(storage, int | float) else 0,
+        params={"snapshotIdentifier": st["snapshotIdentifier"]},
+        status={"backupRef": name, "snapshotIdentifier": st["snapshotIdentifier"]},
+    )
+
+
+def _from_arn(r: Request, spec: RestoreSpec, arn: str) -> Source | Problem:
+    region = arn.split(":")[3]
+    want = _region(r, spec)
+    if region != want:
+        return Problem(
+            "spec.backupArn",
+            "RestoreRegionMismatch",
+            f'cannot restore {r.described()}: spec.backupArn is a snapshot in region "{region}", '
+            f'the new instance would be in "{want}"; allowed: an ARN of region "{want}", or set '
+            f'spec.config.region to "{region}"',
+        )
+    return Source(
+        engine=spec.serviceInstanceType or "",
+        version="",
+        plan=spec.plan,
+        dbname=None,
+        storage=0,
+        params={"snapshotIdentifier": arn},
+        status={"backupArn": arn},
+    )
+
+
+def _rfc3339(t: datetime) -> str:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _from_point_in_time(
+    r: Request, rsp: fnv1.RunFunctionResponse, spec: RestoreSpec
+) -> Source | Problem:
+    pit = spec.pointInTime
+    assert pit is not None
+    target = refs.resolve(r, rsp, pit.instanceRef, spec.serviceInstanceType, need_ready=False)
+    if target.problem is not None:
+        return target.problem
+    assert target.instance is not None
+    src = target.instance
+    prefix = f"cannot restore {r.described()}"
+    identifier = src.status("identifier")
+    schedule = src.status("backup", "schedule")
+    retention = src.status("backup", "retentionDays") or 0
+    if schedule == "none" or (schedule is not None and not retention):
+        return Problem(
+            "spec.pointInTime.instanceRef",
+            "PointInTimeUnavailable",
+            f'{prefix}: {src.described} has no scheduled backups (spec.backup.schedule "none"), '
+            "so it has no point-in-time history; allowed: restore from a Backup, or enable "
+            "scheduled backups on the source first",
+        )
+    latest_text = src.status("backup", "latestRestorableTime")
+    if not identifier or not latest_text:
+        return Problem(
+            "spec.pointInTime.instanceRef",
+            "SourceNotRestorableYet",
+            f"{prefix}: {src.described} has no restorable time yet (waiting for RDS to report it)",
+        )
+    region = _region(r, spec)
+    if src.status("region") and src.status("region") != region:
+        return Problem(
+            "spec.config.region",
+            "RestoreRegionMismatch",
+            f'{prefix}: {src.described} is in region "{src.status("region")}"; point-in-time '
+            f'restores stay in the source\'s region; allowed: "{src.status("region")}"',
+        )
+    latest = datetime.fromisoformat(latest_text)
+    earliest = latest - timedelta(days=int(retention))
+    params: dict = {"sourceDbInstanceIdentifier": identifier}
+    status: dict = {"instanceRef": pit.instanceRef, "instanceIdentifier": identifier}
+    if pit.restoreTime is not None:
+        when = datetime.fromisoformat(pit.restoreTime)
+        window = f"allowed: {_rfc3339(earliest)} .. {_rfc3339(latest)} (UTC)"
+        if when > latest:
+            return Problem(
+                "spec.pointInTime.restoreTime",
+                "RestoreWindowInvalid",
+                f'{prefix}: spec.pointInTime.restoreTime "{pit.restoreTime}" is after the latest '
+                f"restorable time of {src.described}; {window}",
+            )
+        if when < earliest:
+            return Problem(
+                "spec.pointInTime.restoreTime",
+                "RestoreWindowInvalid",
+                f'{prefix}: spec.pointInTime.restoreTime "{pit.restoreTime}" is before the '
+                f"{retention}-day retention window of {src.described}; {window}",
+            )
+        params["restoreTime"] = status["restoreTime"] = _rfc3339(when)
+    else:
+        params["useLatestRestorableTime"] = status["useLatestRestorableTime"] = True
+    storage = src.status("allocatedStorage")
+    return Source(
+        engine=src.engine,
+        version=src.status("version") or "",
+        plan=src.status("plan"),
+        dbname=src.status("dbname"),
+        storage=int(storage) if isinstance(storage, int | float) else 0,
+        params={"restoreToPointInTime": params},
+        status=status,
+    )
+
+
+def frozen(observed: dict) -> Source:
+    """The source exactly as it was asked for when the new instance was created."""
+    fp = dig(observed, "spec", "forProvider", default={}) or {}
+    recorded = json.loads(
+        dig(observed, "metadata", "annotations", instance.RESTORE_SOURCE_ANNOTATION, default="{}")
+    )
+    dbname = recorded.pop("dbname", None)
+    params = {k: fp[k] for k in ("snapshotIdentifier", "restoreToPointInTime") if k in fp}
+    tags = fp.get("tags") or {}
+    return Source(
+        engine=tags.get("klutch.io/engine") or RDS_TO_ENGINE.get(fp.get("engine", ""), ""),
+        version=fp.get("engineVersion") or "",
+        plan=tags.get("klutch.io/plan"),
+        dbname=dbname,
+        storage=0,
+        params=params,
+        status=recorded,
+    )
+
+
+def source_changed(spec: RestoreSpec, recorded: dict) -> bool:
+    asked: dict = {}
+    if spec.backupRef:
+        asked["backupRef"] = spec.backupRef
+    if spec.backupArn:
+        asked["backupArn"] = spec.backupArn
+    if spec.pointInTime:
+        asked["instanceRef"] = spec.pointInTime.instanceRef
+    return any(recorded.get(k) != v for k, v in asked.items())
