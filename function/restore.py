@@ -302,7 +302,7 @@ def _from_point_in_time(
     prefix = f"cannot restore {r.described()}"
     identifier = src.status("identifier")
     schedule = src.status("backup", "schedule")
-    retention = src.status("backup", "retentionDays") or 0
+    retention = int(src.status("backup", "retentionDays") or 0)
     if schedule == "none" or (schedule is not None and not retention):
         return Problem(
             "spec.pointInTime.instanceRef",
@@ -327,7 +327,7 @@ def _from_point_in_time(
             f'restores stay in the source\'s region; allowed: "{src.status("region")}"',
         )
     latest = datetime.fromisoformat(latest_text)
-    earliest = latest - timedelta(days=int(retention))
+    earliest = latest - timedelta(days=retention)
     params: dict = {"sourceDbInstanceIdentifier": identifier}
     status: dict = {"instanceRef": pit.instanceRef, "instanceIdentifier": identifier}
     if pit.restoreTime is not None:

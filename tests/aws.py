@@ -133,3 +133,116 @@ def modify_call(fp: dict) -> dict:
 
 def delete_call(fp: dict) -> dict:
     return validated("DeleteDBInstance", _params(fp, DELETE))
+
+
+def _members(operation: str) -> set[str]:
+    return set(rds_model().operation_model(operation).input_shape.members)
+
+
+def restore_calls(fp: dict) -> tuple[str, dict, dict]:
+    """The restore call, and the ModifyDBInstance the provider (Terraform) makes right after it
+    for what the restore call cannot take (password, retention, autoscaling, ...)."""
+    assert not unmapped(fp, CREATE, MODIFY, DELETE, RESTORE_ONLY), unmapped(
+        fp, CREATE, MODIFY, DELETE, RESTORE_ONLY
+    )
+    if "restoreToPointInTime" in fp:
+        operation = "RestoreDBInstanceToPointInTime"
+        pit = fp["restoreToPointInTime"]
+        params = {
+            "TargetDBInstanceIdentifier": fp["identifier"],
+            "SourceDBInstanceIdentifier": pit["sourceDbInstanceIdentifier"],
+        }
+        if "restoreTime" in pit:
+            from datetime import datetime
+
+            params["RestoreTime"] = datetime.fromisoformat(pit["restoreTime"])
+        if pit.get("useLatestRestorableTime"):
+            params["UseLatestRestorableTime"] = True
+    else:
+        operation = "RestoreDBInstanceFromDBSnapshot"
+        params = {
+            "DBInstanceIdentifier": fp["identifier"],
+            "DBSnapshotIdentifier": fp["snapshotIdentifier"],
+        }
+    members = _members(operation)
+    mapped = _params(fp, CREATE)
+    later = {}
+    for key, value in mapped.items():
+        if key == "DBInstanceIdentifier":
+            continue
+        if key in members:
+            params[key] = value
+        else:
+            later[key] = value
+    if "tags" in fp and "Tags" in members:
+        params["Tags"] = [{"Key": k, "Value": v} for k, v in sorted(fp["tags"].items())]
+    modify = {
+        "DBInstanceIdentifier": fp["identifier"],
+        **{k: v for k, v in later.items() if k in _members("ModifyDBInstance")},
+    }
+    dropped = (
+        set(later)
+        - set(modify)
+        - {"MasterUsername", "DBName", "Engine", "StorageEncrypted", "KmsKeyId"}
+    )
+    assert not dropped, f"{operation}: neither the restore nor a modify can set {dropped}"
+    return operation, validated(operation, params), validated("ModifyDBInstance", modify)
+
+
+RESTORE_ONLY = {"snapshotIdentifier": "DBSnapshotIdentifier", "restoreToPointInTime": ""}
+
+
+def snapshot_call(body: dict) -> dict:
+    fp = body["spec"]["forProvider"]
+    params = {
+        "DBSnapshotIdentifier": body["metadata"]["annotations"]["crossplane.io/external-name"],
+        "DBInstanceIdentifier": fp["dbInstanceIdentifier"],
+        "Tags": [{"Key": k, "Value": v} for k, v in sorted(fp.get("tags", {}).items())],
+    }
+    return validated("CreateDBSnapshot", params)
+
+
+@functools.cache
+def backup_model():
+    return botocore.session.get_session().get_service_model("backup")
+
+
+def _validated_backup(operation: str, params: dict) -> dict:
+    shape = backup_model().operation_model(operation).input_shape
+    report = ParamValidator().validate(params, shape)
+    assert not report.has_errors(), f"{operation}: {report.generate_report()}"
+    return params
+
+
+def backup_plan_call(fp: dict) -> dict:
+    rules = []
+    for rule in fp["rule"]:
+        rules.append(
+            {
+                "RuleName": rule["ruleName"],
+                "TargetBackupVaultName": rule["targetVaultName"],
+                "ScheduleExpression": rule["schedule"],
+                "ScheduleExpressionTimezone": rule["scheduleExpressionTimezone"],
+                "StartWindowMinutes": int(rule["startWindow"]),
+                "CompletionWindowMinutes": int(rule["completionWindow"]),
+                "EnableContinuousBackup": rule["enableContinuousBackup"],
+                "Lifecycle": {"DeleteAfterDays": int(rule["lifecycle"]["deleteAfter"])},
+            }
+        )
+    params = {
+        "BackupPlan": {"BackupPlanName": fp["name"], "Rules": rules},
+        "BackupPlanTags": fp.get("tags", {}),
+    }
+    return _validated_backup("CreateBackupPlan", params)
+
+
+def backup_selection_call(fp: dict, plan_id: str) -> dict:
+    params = {
+        "BackupPlanId": plan_id,
+        "BackupSelection": {
+            "SelectionName": fp["name"],
+            "IamRoleArn": fp["iamRoleArn"],
+            "Resources": fp["resources"],
+        },
+    }
+    return _validated_backup("CreateBackupSelection", params)

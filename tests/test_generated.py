@@ -149,3 +149,49 @@ def test_xrd_cel_rules(case):
         assert failures == [], name
     else:
         assert any(want in f for f in failures), f"{name}: {failures}"
+
+
+def _kind_spec_schema(claim: str) -> dict:
+    kind = next(k for k in xrds.KINDS if k.claim == claim)
+    return xrds.xrd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+
+
+ARN = "arn:aws:rds:eu-central-1:123456789012:snapshot:s1"
+# (case, kind, new, old, failed rule message or None)
+OTHER_CEL_CASES = [
+    ("RestoreFromBackupIsAdmitted", "Restore", {"backupRef": "b"}, None, None),
+    ("RestoreWithTwoSourcesIsRejected", "Restore", {"backupRef": "b", "backupArn": ARN}, None,
+     "exactly one source"),
+    ("RestoreWithoutSourceIsRejected", "Restore", {"plan": "single-small"}, None, "exactly one source"),
+    ("ArnWithoutTypeIsRejected", "Restore", {"backupArn": ARN, "plan": "single-small"}, None,
+     "spec.backupArn needs spec.serviceInstanceType and spec.plan"),
+    ("ArnWithTypeAndPlanIsAdmitted", "Restore",
+     {"backupArn": ARN, "plan": "single-small", "serviceInstanceType": "mysql"}, None, None),
+    ("PitrWithTimeIsAdmitted", "Restore",
+     {"pointInTime": {"instanceRef": "o", "restoreTime": "2026-11-24T09:30:00Z"}}, None, None),
+    ("PitrWithoutTimeIsRejected", "Restore", {"pointInTime": {"instanceRef": "o"}}, None,
+     "spec.pointInTime needs exactly one"),
+    ("PitrLatestFalseIsRejected", "Restore",
+     {"pointInTime": {"instanceRef": "o", "useLatestRestorableTime": False}}, None,
+     "spec.pointInTime needs exactly one"),
+    ("BindingRoleChangeIsRejected", "ServiceBinding", {"instanceRef": "o", "role": "readOnly"},
+     {"instanceRef": "o"}, "spec.role is immutable"),
+    ("BindingSameRoleIsAdmitted", "ServiceBinding", {"instanceRef": "o", "role": "readWrite"},
+     {"instanceRef": "o"}, None),
+    ("BindingRetargetIsRejected", "ServiceBinding", {"instanceRef": "p"}, {"instanceRef": "o"},
+     "spec.instanceRef is immutable"),
+    ("BackupRetargetIsRejected", "Backup", {"instanceRef": "p"}, {"instanceRef": "o"},
+     "spec.instanceRef is immutable"),
+    ("BackupPolicyChangeIsAdmitted", "Backup", {"instanceRef": "o", "deletionPolicy": "Retain"},
+     {"instanceRef": "o"}, None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", OTHER_CEL_CASES, ids=[c[0] for c in OTHER_CEL_CASES])
+def test_other_xrd_cel_rules(case):
+    name, claim, new, old, want = case
+    failures = crds.cel_failures(_kind_spec_schema(claim), new, old, path="spec")
+    if want is None:
+        assert failures == [], name
+    else:
+        assert any(want in f for f in failures), f"{name}: {failures}"
