@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 
 import grpc
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
-from google.protobuf import json_format
 from pydantic import ValidationError
 
 from function import backup, binding, inputs, instance, restore
@@ -28,13 +28,26 @@ ROUTES: dict[str, Handler] = {
 
 
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
-    def __init__(self) -> None:
+    def __init__(self, memo_size: int = 512) -> None:
         self.log = logging.get_logger()
+        # The function is pure: the same request always gets the same response. Crossplane sends
+        # the same request again on every poll of an object that has not changed.
+        self.memo: OrderedDict[bytes, bytes] = OrderedDict()
+        self.memo_size = memo_size
 
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        return run(req, self.log)
+        key = req.SerializeToString(deterministic=True)
+        if key in self.memo:
+            self.memo.move_to_end(key)
+            return fnv1.RunFunctionResponse.FromString(self.memo[key])
+        rsp = run(req, self.log)
+        if not any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
+            self.memo[key] = rsp.SerializeToString(deterministic=True)
+            if len(self.memo) > self.memo_size:
+                self.memo.popitem(last=False)
+        return rsp
 
 
 def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
@@ -50,25 +63,28 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         )
         return rsp
     try:
-        raw = (
-            json_format.MessageToJson(req.input, sort_keys=True) if req.HasField("input") else "{}"
-        )
+        raw = req.input.SerializeToString(deterministic=True) if req.HasField("input") else b""
         inp, cat = inputs.parse(raw)
     except ValidationError as err:
         msg = "; ".join(inputs.describe_errors(err, "input"))
         log.info("invalid function input", kind=kind, problems=msg)
         response.fatal(rsp, f"cannot use the function input of this Composition step: {msg}")
         return rsp
-    r = load(req, inp, cat)
     try:
+        r = load(req, inp, cat)
         handler(r, rsp)
     except Exception as exc:  # never let a bug turn into a gRPC error or a deleted resource
-        log.error("internal error", kind=kind, name=r.name, error_type=type(exc).__name__)
+        # The type and the place only: an exception's text may carry values from the request.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
+        log.error("internal error", kind=kind, error_type=type(exc).__name__, where=where)
         rsp = response.to(req)
         # A fatal result makes Crossplane apply nothing this reconcile: nothing is deleted.
         response.fatal(
             rsp,
-            f"cannot compose {r.described()}: internal error ({type(exc).__name__}); "
+            f"cannot compose {kind.removeprefix('X')}: internal error ({type(exc).__name__}); "
             "nothing was changed, please report this",
         )
         return rsp

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 from typing import Literal
 
+from google.protobuf import json_format, struct_pb2
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from function import catalog
@@ -149,9 +150,11 @@ class Input(_Strict):
 
 
 @functools.lru_cache(maxsize=64)
-def parse(raw_json: str) -> tuple[Input, catalog.Catalog]:
-    """Parse and validate an Input given as JSON; cached because the Input rarely changes."""
-    parsed = Input.model_validate_json(raw_json)
+def parse(raw: bytes) -> tuple[Input, catalog.Catalog]:
+    """Parse and validate a serialized Input Struct; cached because the Input rarely changes."""
+    struct = struct_pb2.Struct()
+    struct.ParseFromString(raw)
+    parsed = Input.model_validate(json_format.MessageToDict(struct))
     return parsed, _merge_catalog(parsed.catalog)
 
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import catalog, inputs, mode, resources
+from function import catalog, inputs, mode, resources, structs
 
 
 @dataclass(frozen=True)
@@ -41,9 +40,7 @@ class Request:
         """Resources Crossplane fetched for a requirement; None until it has resolved it."""
         if name not in self.req.required_resources:
             return None
-        return [
-            resource.struct_to_dict(i.resource) for i in self.req.required_resources[name].items
-        ]
+        return [structs.to_dict(i.resource) for i in self.req.required_resources[name].items]
 
     def connection_details(self, name: str) -> dict[str, str]:
         """Observed connection details of a composed resource. These are secrets: never log them."""
@@ -58,7 +55,7 @@ class Request:
 
 
 def load(req: fnv1.RunFunctionRequest, inp: inputs.Input, cat: catalog.Catalog) -> Request:
-    composite = resource.struct_to_dict(req.observed.composite.resource)
+    composite = structs.to_dict(req.observed.composite.resource)
     return Request(
         req=req,
         composite=composite,

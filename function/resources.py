@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import structs
 
 # Metadata the API server owns; it must not be sent back as desired state.
 _SERVER_METADATA = (
@@ -23,10 +24,8 @@ _SERVER_METADATA = (
 
 
 def observed_resources(req: fnv1.RunFunctionRequest) -> dict[str, dict]:
-    return {
-        name: resource.struct_to_dict(r.resource)
-        for name, r in sorted(req.observed.resources.items())
-    }
+    """Observed composed resources by name. Read-only: the dicts may be shared (structs.py)."""
+    return {name: structs.to_dict(r.resource) for name, r in sorted(req.observed.resources.items())}
 
 
 def dig(obj: Any, *path: str, default: Any = None) -> Any:
@@ -50,8 +49,7 @@ def set_desired(
     rsp: fnv1.RunFunctionResponse, name: str, body: dict, ready: bool | None = None
 ) -> None:
     target = rsp.desired.resources[name]
-    target.resource.Clear()
-    target.resource.update(_sorted(body))
+    structs.fill(target.resource, body)
     if ready is not None:
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
 
@@ -67,13 +65,5 @@ def keep_observed(rsp: fnv1.RunFunctionResponse, observed: dict[str, dict]) -> N
 
 def set_status(rsp: fnv1.RunFunctionResponse, status: dict) -> None:
     composite = rsp.desired.composite.resource
-    composite.update(_sorted({"status": status}))
-
-
-def _sorted(value: Any) -> Any:
-    """Insert keys in sorted order so that the serialized response never depends on dict order."""
-    if isinstance(value, dict):
-        return {k: _sorted(value[k]) for k in sorted(value) if value[k] is not None}
-    if isinstance(value, list):
-        return [_sorted(v) for v in value]
-    return value
+    kept = {k: v for k, v in structs.to_dict(composite).items() if k != "status"}
+    structs.fill(composite, {**kept, "status": status})

@@ -1,0 +1,148 @@
+"""Benchmark: the function's real gRPC server against the floor (a no-op on the same SDK runtime).
+
+    .venv/bin/python -m bench.run [--requests 400] [--json bench/results/latest.json]
+
+For each request kind, in steady state (the same request again, as on every poll of an unchanged
+object) and with a changed object each time, at 1 and 16 concurrent clients: p50/p99 latency, requests per second and
+the ratio to the floor; for each server: peak RSS and cold start (process start to first answer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+import grpc
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+from bench.requests import build
+from function.render import _free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVERS = {"function": ["-m", "function.main"], "floor": ["-m", "bench.floor"]}
+
+
+def start(name: str) -> tuple[subprocess.Popen, str, float]:
+    address = f"127.0.0.1:{_free_port()}"
+    began = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, *SERVERS[name], "--insecure", "--address", address],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    return proc, address, began
+
+
+def cold_start(address: str, began: float, req) -> float:
+    with grpc.insecure_channel(address) as channel:
+        grpcv1.FunctionRunnerServiceStub(channel).RunFunction(req, wait_for_ready=True, timeout=30)
+    return time.perf_counter() - began
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def variants(req, total: int, changed: bool) -> list:
+    """`total` requests: all the same (steady state), or each one with a changed composite."""
+    if not changed:
+        return [req] * total
+    out = []
+    for i in range(total):
+        r = type(req)()
+        r.CopyFrom(req)
+        r.observed.composite.resource["metadata"]["resourceVersion"] = str(i)
+        out.append(r)
+    return out
+
+
+async def drive(address: str, reqs: list, clients: int) -> dict:
+    latencies: list[float] = []
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = grpcv1.FunctionRunnerServiceStub(channel)
+        for _ in range(20):  # warm-up
+            await stub.RunFunction(reqs[-1])
+        queue = list(reversed(reqs))
+
+        async def client() -> None:
+            while queue:
+                req = queue.pop()
+                t = time.perf_counter()
+                await stub.RunFunction(req)
+                latencies.append(time.perf_counter() - t)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(client() for _ in range(clients)))
+        elapsed = time.perf_counter() - began
+    q = statistics.quantiles(latencies, n=100)
+    return {"p50_ms": q[49] * 1000, "p99_ms": q[98] * 1000, "rps": len(latencies) / elapsed}
+
+
+@click.command()
+@click.option("--requests", "total", default=400, show_default=True, help="Per kind and level.")
+@click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write results here.")
+def main(total: int, json_path: Path | None) -> None:
+    procs = {name: start(name) for name in SERVERS}
+    try:
+        with grpc.insecure_channel(procs["function"][1]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            reqs = build(grpcv1.FunctionRunnerServiceStub(channel))
+        results: dict = {"servers": {}, "kinds": {}}
+        for name, (proc, address, began) in procs.items():
+            results["servers"][name] = {
+                "cold_start_s": cold_start(address, began, reqs["instance"])
+            }
+        for kind, req in reqs.items():
+            results["kinds"][kind] = {}
+            for changed, clients in ((False, 1), (False, 16), (True, 1), (True, 16)):
+                row = {
+                    name: asyncio.run(drive(address, variants(req, total, changed), clients))
+                    for name, (_, address, _) in procs.items()
+                }
+                f, fl = row["function"], row["floor"]
+                row["ratio_p50"] = f["p50_ms"] / fl["p50_ms"]
+                row["ratio_p99"] = f["p99_ms"] / fl["p99_ms"]
+                row["throughput_vs_floor"] = f["rps"] / fl["rps"]
+                results["kinds"][kind][f"{'changed' if changed else 'steady'}_{clients}"] = row
+        for name, (proc, _, _) in procs.items():
+            results["servers"][name]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+    finally:
+        for proc, _, _ in procs.values():
+            proc.terminate()
+            proc.wait(timeout=10)
+    print_table(results)
+    if json_path:
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
+
+
+def print_table(results: dict) -> None:
+    print(f"{'kind':<9} {'state':>7} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'rps':>7} "
+          f"{'floor p50':>9} {'floor p99':>9} {'floor rps':>9} {'p50 x':>6} {'p99 x':>6} {'rps %':>6}")  # fmt: skip
+    for kind, levels in results["kinds"].items():
+        for level, row in levels.items():
+            f, fl = row["function"], row["floor"]
+            print(
+                f"{kind:<9} {level.split('_')[0]:>7} {level.split('_')[1]:>7} {f['p50_ms']:>8.2f} {f['p99_ms']:>8.2f} "
+                f"{f['rps']:>7.0f} {fl['p50_ms']:>9.2f} {fl['p99_ms']:>9.2f} {fl['rps']:>9.0f} "
+                f"{row['ratio_p50']:>6.2f} {row['ratio_p99']:>6.2f} "
+                f"{100 * row['throughput_vs_floor']:>5.0f}%"
+            )
+    for name, s in results["servers"].items():
+        print(f"{name}: peak RSS {s['peak_rss_mb']:.1f} MB, cold start {s['cold_start_s']:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

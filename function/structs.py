@@ -1,0 +1,81 @@
+"""Fast, memoised conversion between protobuf Structs and Python dicts.
+
+The function runs on every reconcile, and most reconciles see the same observed resources and
+compose the same bodies as the last one. json_format's generic converters dominated a request's
+cost, so conversions are memoised by their exact input (serialized bytes one way, canonical JSON
+the other), which also makes the output independent of dict order. Cached values are shared:
+callers must treat dicts from `to_dict` as read-only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import OrderedDict
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+_MAX = 4096
+
+
+class _Lru(OrderedDict):
+    def get_or(self, key, make):
+        try:
+            self.move_to_end(key)
+            return self[key]
+        except KeyError:
+            value = self[key] = make()
+            if len(self) > _MAX:
+                self.popitem(last=False)
+            return value
+
+
+_to_dict: _Lru = _Lru()
+_to_bytes: _Lru = _Lru()
+
+
+def _value(v: struct_pb2.Value) -> Any:
+    kind = v.WhichOneof("kind")
+    if kind == "struct_value":
+        return _struct(v.struct_value)
+    if kind == "list_value":
+        return [_value(x) for x in v.list_value.values]
+    if kind == "string_value":
+        return v.string_value
+    if kind == "number_value":
+        return v.number_value
+    if kind == "bool_value":
+        return v.bool_value
+    return None
+
+
+def _struct(s: struct_pb2.Struct) -> dict:
+    return {k: _value(v) for k, v in s.fields.items()}
+
+
+def to_dict(s: struct_pb2.Struct) -> dict:
+    """The Struct as a dict (read-only: it may be shared with other requests)."""
+    return _to_dict.get_or(s.SerializeToString(deterministic=True), lambda: _struct(s))
+
+
+def _serialized(canonical: str) -> bytes:
+    s = struct_pb2.Struct()
+    s.update(json.loads(canonical))
+    return s.SerializeToString(deterministic=True)
+
+
+def fill(target: struct_pb2.Struct, body: dict) -> None:
+    """Replace target's content with body; keys sorted, None values dropped."""
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    if ":null" in canonical:  # rare: only then pay for a cleaning walk
+        canonical = json.dumps(_drop_none(body), sort_keys=True, separators=(",", ":"))
+    target.Clear()
+    target.MergeFromString(_to_bytes.get_or(canonical, lambda: _serialized(canonical)))
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    return value
