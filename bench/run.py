@@ -3,8 +3,9 @@
     .venv/bin/python -m bench.run [--requests 400] [--json bench/results/latest.json]
 
 For each request kind, in steady state (the same request again, as on every poll of an unchanged
-object) and with a changed object each time, at 1 and 16 concurrent clients: p50/p99 latency, requests per second and
-the ratio to the floor; for each server: peak RSS and cold start (process start to first answer).
+object) and with a changed object each time, at 1 and 16 concurrent clients: p50/p99 latency,
+requests per second and the ratio to the floor; for each server: peak RSS and cold start
+(process start to first answer).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def main(total: int, json_path: Path | None) -> None:
             grpc.channel_ready_future(channel).result(timeout=30)
             reqs = build(grpcv1.FunctionRunnerServiceStub(channel))
         results: dict = {"servers": {}, "kinds": {}}
-        for name, (proc, address, began) in procs.items():
+        for name, (_, address, began) in procs.items():
             results["servers"][name] = {
                 "cold_start_s": cold_start(address, began, reqs["instance"])
             }
@@ -129,17 +130,18 @@ def main(total: int, json_path: Path | None) -> None:
 
 
 def print_table(results: dict) -> None:
-    print(f"{'kind':<9} {'state':>7} {'clients':>7} {'p50 ms':>8} {'p99 ms':>8} {'rps':>7} "
-          f"{'floor p50':>9} {'floor p99':>9} {'floor rps':>9} {'p50 x':>6} {'p99 x':>6} {'rps %':>6}")  # fmt: skip
+    head = ("kind", "state", "clients", "p50 ms", "p99 ms", "rps", "floor p50", "floor p99")
+    head += ("floor rps", "p50 x", "p99 x", "rps %")
+    print(" ".join(f"{h:>9}" for h in head))
     for kind, levels in results["kinds"].items():
         for level, row in levels.items():
             f, fl = row["function"], row["floor"]
-            print(
-                f"{kind:<9} {level.split('_')[0]:>7} {level.split('_')[1]:>7} {f['p50_ms']:>8.2f} {f['p99_ms']:>8.2f} "
-                f"{f['rps']:>7.0f} {fl['p50_ms']:>9.2f} {fl['p99_ms']:>9.2f} {fl['rps']:>9.0f} "
-                f"{row['ratio_p50']:>6.2f} {row['ratio_p99']:>6.2f} "
-                f"{100 * row['throughput_vs_floor']:>5.0f}%"
-            )
+            state, clients = level.split("_")
+            cells = [kind, state, clients, f"{f['p50_ms']:.2f}", f"{f['p99_ms']:.2f}"]
+            cells += [f"{f['rps']:.0f}", f"{fl['p50_ms']:.2f}", f"{fl['p99_ms']:.2f}"]
+            cells += [f"{fl['rps']:.0f}", f"{row['ratio_p50']:.2f}", f"{row['ratio_p99']:.2f}"]
+            cells += [f"{100 * row['throughput_vs_floor']:.0f}%"]
+            print(" ".join(f"{c:>9}" for c in cells))
     for name, s in results["servers"].items():
         print(f"{name}: peak RSS {s['peak_rss_mb']:.1f} MB, cold start {s['cold_start_s']:.2f} s")
 
