@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
-def server_address() -> str:
+def server() -> tuple[subprocess.Popen, str]:
+    """The function's gRPC server process and its address (debug logs in .pytest-server.log)."""
     address = f"127.0.0.1:{_free_port()}"
     log = open(ROOT / ".pytest-server.log", "wb")  # noqa: SIM115 (lives as long as the server)
     proc = subprocess.Popen(
@@ -29,10 +30,15 @@ def server_address() -> str:
     )
     with grpc.insecure_channel(address) as channel:
         grpc.channel_ready_future(channel).result(timeout=30)
-    yield address
+    yield proc, address
     proc.terminate()
     proc.wait(timeout=10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def server_address(server) -> str:
+    return server[1]
 
 
 @pytest.fixture(scope="session")
