@@ -20,6 +20,12 @@ def files() -> dict[Path, str]:
         out[ROOT / "compositions" / f"{kind.composite_plural}.yaml"] = render.dump(
             [xrds.composition(kind)]
         )
+        out[ROOT / "xrds" / "namespaced" / f"{kind.plural}.yaml"] = render.dump(
+            [xrds.xrd(kind, namespaced=True)]
+        )
+        out[ROOT / "compositions" / "namespaced" / f"{kind.plural}.yaml"] = render.dump(
+            [xrds.composition(kind, namespaced=True)]
+        )
     out[ROOT / "package" / "input" / "rds.fn.anynines.com_inputs.yaml"] = render.dump(
         [xrds.input_crd()]
     )

@@ -212,9 +212,19 @@ KINDS = (
 )
 
 
-def xrd(kind: Kind) -> dict:
+def xrd(kind: Kind, namespaced: bool = False) -> dict:
+    """The LegacyCluster XRD (with claims), or the Crossplane v2 Namespaced one."""
     spec = openapi.structural(kind.spec)
     spec["x-kubernetes-validations"] = [dict(r) for r in kind.rules]
+    if namespaced:
+        if kind.connection_keys:
+            # v2 XRs have no connection details: the binding names its Secret here instead.
+            spec["properties"]["writeConnectionSecretToRef"] = {
+                "type": "object",
+                "description": "Name of the Secret with the credentials; default <name>-creds.",
+                "properties": {"name": {"type": "string", "maxLength": 253}},
+            }
+        return _namespaced_xrd(kind, spec)
     extra = {"connectionSecretKeys": list(kind.connection_keys)} if kind.connection_keys else {}
     return {
         "apiVersion": "apiextensions.crossplane.io/v1",
@@ -231,24 +241,40 @@ def xrd(kind: Kind) -> dict:
             "claimNames": {"kind": kind.claim, "plural": kind.plural, "categories": CATEGORIES},
             "defaultCompositionRef": {"name": kind.xrd_name},
             **extra,
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "referenceable": True,
-                    "additionalPrinterColumns": [dict(c) for c in kind.columns],
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "required": ["spec"],
-                            "properties": {
-                                "spec": spec,
-                                "status": openapi.structural(kind.status),
-                            },
-                        }
-                    },
+            "versions": _versions(kind, spec),
+        },
+    }
+
+
+def _versions(kind: Kind, spec: dict) -> list[dict]:
+    return [
+        {
+            "name": VERSION,
+            "served": True,
+            "referenceable": True,
+            "additionalPrinterColumns": [dict(c) for c in kind.columns],
+            "schema": {
+                "openAPIV3Schema": {
+                    "type": "object",
+                    "required": ["spec"],
+                    "properties": {"spec": spec, "status": openapi.structural(kind.status)},
                 }
-            ],
+            },
+        }
+    ]
+
+
+def _namespaced_xrd(kind: Kind, spec: dict) -> dict:
+    return {
+        "apiVersion": "apiextensions.crossplane.io/v2",
+        "kind": "CompositeResourceDefinition",
+        "metadata": {"name": f"{kind.plural}.{GROUP}"},
+        "spec": {
+            "scope": "Namespaced",
+            "group": GROUP,
+            "names": {"kind": kind.claim, "plural": kind.plural, "categories": CATEGORIES},
+            "defaultCompositionRef": {"name": f"{kind.plural}.{GROUP}"},
+            "versions": _versions(kind, spec),
         },
     }
 
@@ -273,13 +299,17 @@ EXAMPLE_INPUT = {
 }
 
 
-def composition(kind: Kind) -> dict:
+def composition(kind: Kind, namespaced: bool = False) -> dict:
+    name = f"{kind.plural}.{GROUP}" if namespaced else kind.xrd_name
     return {
         "apiVersion": "apiextensions.crossplane.io/v1",
         "kind": "Composition",
-        "metadata": {"name": kind.xrd_name, "labels": {"provider": "aws"}},
+        "metadata": {"name": name, "labels": {"provider": "aws"}},
         "spec": {
-            "compositeTypeRef": {"apiVersion": f"{GROUP}/{VERSION}", "kind": kind.composite},
+            "compositeTypeRef": {
+                "apiVersion": f"{GROUP}/{VERSION}",
+                "kind": kind.claim if namespaced else kind.composite,
+            },
             "mode": "Pipeline",
             "pipeline": [
                 {
