@@ -1,6 +1,17 @@
 """Condition types, reasons and the way problems reach the user (conditions, events, logs).
 
-Every reason the function emits is listed here, so that they stay stable and documented.
+Every condition type and reason the function emits, in one place (the README repeats it):
+
+- SpecValid (every kind): SpecAccepted, or a refusal reason from REASONS below.
+- InstanceReady (ServiceBinding, Backup, point-in-time Restore): InstanceAvailable; waiting:
+  InstanceResolving, InstanceNotFound, InstanceNotReady; refused: InstanceTypeMismatch,
+  InstanceAmbiguous.
+- CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished.
+- SnapshotReady (Backup): BackupPending, BackupCompleted.
+- SourceReady (Restore): SourceAvailable; waiting: RestoreSourceResolving, BackupNotFound,
+  BackupNotAvailable, SourceNotRestorableYet; refused: as SpecValid.
+
+Warnings that block nothing: StorageShrinkKept, VersionNoLongerOffered, RestoreParametersFrozen.
 """
 
 from __future__ import annotations
@@ -32,6 +43,11 @@ REASONS = {
     "HourlyBackupUnavailable": "the platform has no IAM role for AWS Backup",
     "BackupWindowInvalid": "spec.backup.window is shorter than 30 minutes",
     "TagReserved": "a tag key is reserved for the platform or AWS",
+    "RestoreSourceInvalid": "not exactly one restore source, or a field the source needs",
+    "RestoreRegionMismatch": "the restore source is in another region",
+    "RestoreWindowInvalid": "restoreTime outside the source's restorable window",
+    "PointInTimeUnavailable": "the source has no scheduled backups",
+    "InstanceTypeMismatch": "serviceInstanceType differs from the referenced instance's",
 }
 
 # Reasons of warnings that do not block composition.
