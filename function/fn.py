@@ -42,9 +42,12 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
         if key in self.memo:
             self.memo.move_to_end(key)
             return fnv1.RunFunctionResponse.FromString(self.memo[key])
-        rsp = run(req, self.log)
+        # Answer with the canonical form, so that a fresh and a remembered answer are the same
+        # bytes on the wire (map order in a built message depends on how it was built).
+        canonical = run(req, self.log).SerializeToString(deterministic=True)
+        rsp = fnv1.RunFunctionResponse.FromString(canonical)
         if not any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
-            self.memo[key] = rsp.SerializeToString(deterministic=True)
+            self.memo[key] = canonical
             if len(self.memo) > self.memo_size:
                 self.memo.popitem(last=False)
         return rsp

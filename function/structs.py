@@ -2,14 +2,13 @@
 
 The function runs on every reconcile, and most reconciles see the same observed resources and
 compose the same bodies as the last one. json_format's generic converters dominated a request's
-cost, so conversions are memoised by their exact input (serialized bytes one way, canonical JSON
-the other), which also makes the output independent of dict order. Cached values are shared:
-callers must treat dicts from `to_dict` as read-only.
+cost, so conversions are memoised by their exact input (serialized bytes one way, the body's
+repr the other). Structs are serialized deterministically, so output never depends on dict
+order. Cached values are shared: callers must treat dicts from `to_dict` as read-only.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from typing import Any
 
@@ -58,19 +57,20 @@ def to_dict(s: struct_pb2.Struct) -> dict:
     return _to_dict.get_or(s.SerializeToString(deterministic=True), lambda: _struct(s))
 
 
-def _serialized(canonical: str) -> bytes:
+def _serialized(body: dict) -> bytes:
     s = struct_pb2.Struct()
-    s.update(json.loads(canonical))
+    s.update(_drop_none(body))
+    # Deterministic serialization sorts map keys: the bytes never depend on dict order.
     return s.SerializeToString(deterministic=True)
 
 
 def fill(target: struct_pb2.Struct, body: dict) -> None:
-    """Replace target's content with body; keys sorted, None values dropped."""
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    if ":null" in canonical:  # rare: only then pay for a cleaning walk
-        canonical = json.dumps(_drop_none(body), sort_keys=True, separators=(",", ":"))
+    """Replace target's content with body, None values dropped."""
+    # The builders are deterministic, so repr (much cheaper than canonical JSON) is a sound key:
+    # equal bodies built in another order only cost a second cache entry with the same bytes.
+    key = repr(body)
     target.Clear()
-    target.MergeFromString(_to_bytes.get_or(canonical, lambda: _serialized(canonical)))
+    target.MergeFromString(_to_bytes.get_or(key, lambda: _serialized(body)))
 
 
 def _drop_none(value: Any) -> Any:

@@ -617,3 +617,29 @@ def test_identical_requests_give_identical_bytes(stub, engine):
     one = stub.RunFunction(req).SerializeToString(deterministic=False)
     two = stub.RunFunction(req).SerializeToString(deterministic=False)
     assert one == two
+
+
+def test_fresh_and_remembered_answers_are_the_same_bytes():
+    """Two runners (no shared memo) and a remembered answer all serialize identically."""
+    import asyncio
+
+    from crossplane.function import logging as fnlog
+
+    from function import fn
+
+    fnlog.configure(fnlog.Level.DISABLED)
+    spec = {
+        "serviceVersion": "17.5",
+        "plan": "cluster-small",
+        "config": {"tags": {"b": "2", "a": "1"}},
+    }
+    req = request(composite("PostgresqlInstance", spec))
+    loop = asyncio.new_event_loop()
+    first, second = fn.FunctionRunner(), fn.FunctionRunner()
+    answers = [
+        loop.run_until_complete(first.RunFunction(req)),
+        loop.run_until_complete(second.RunFunction(req)),
+        loop.run_until_complete(first.RunFunction(req)),  # remembered
+    ]
+    loop.close()
+    assert len({a.SerializeToString() for a in answers}) == 1
