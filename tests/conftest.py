@@ -7,9 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import boto3
 import grpc
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from moto import mock_aws
 
 from function.render import _free_port
 
@@ -46,3 +48,25 @@ def stub(server_address: str) -> grpcv1.FunctionRunnerServiceStub:
     channel = grpc.insecure_channel(server_address)
     yield grpcv1.FunctionRunnerServiceStub(channel)
     channel.close()
+
+
+@pytest.fixture
+def rds():
+    """moto's RDS in eu-central-1, with the subnet group the example Input names."""
+    region = "eu-central-1"
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=region)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{z}"
+            )["Subnet"]["SubnetId"]
+            for i, z in enumerate("ab")
+        ]
+        client = boto3.client("rds", region_name=region)
+        client.create_db_subnet_group(
+            DBSubnetGroupName="klutch-databases",
+            DBSubnetGroupDescription="test",
+            SubnetIds=subnets,
+        )
+        yield client

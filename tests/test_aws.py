@@ -2,35 +2,13 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from tests import aws
 from tests.helpers import KIND_OF_ENGINE, composite, desired, request
 
 REGION = "eu-central-1"
 VERSIONS = {"postgresql": "17.5", "mysql": "8.4.5", "mariadb": "11.4.5"}
-
-
-@pytest.fixture
-def rds():
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(
-                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
-            )["Subnet"]["SubnetId"]
-            for i, z in enumerate("ab")
-        ]
-        client = boto3.client("rds", region_name=REGION)
-        client.create_db_subnet_group(
-            DBSubnetGroupName="klutch-databases",
-            DBSubnetGroupDescription="test",
-            SubnetIds=subnets,
-        )
-        yield client
 
 
 def compose(stub, engine, spec, observed=None):

@@ -402,24 +402,6 @@ def test_restore_is_bound_and_backed_up_by_its_name(stub):
 # --- on moto: the calls the provider makes ---------------------------------------------------------
 
 
-@pytest.fixture
-def rds():
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(
-                VpcId=vpc, CidrBlock=f"10.1.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
-            )["Subnet"]["SubnetId"]
-            for i, z in enumerate("ab")
-        ]
-        client = boto3.client("rds", region_name=REGION)
-        client.create_db_subnet_group(
-            DBSubnetGroupName="klutch-databases", DBSubnetGroupDescription="t", SubnetIds=subnets
-        )
-        yield client
-
-
 def test_backup_and_restore_lifecycle_on_moto(stub, rds):
     # The source instance, as the provider creates it.
     xr = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
