@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import quote
 
+from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from pydantic import ValidationError
 
@@ -25,6 +26,8 @@ USAGE = "usage"
 SECRET = "secret"
 
 INSTANCE_READY = refs.INSTANCE_READY
+CLAIM_REQUIREMENT = "binding-claim"
+CLASH = "SecretNameClash"
 CREDENTIALS_READY = "CredentialsReady"
 
 SECRET_KEYS = (
@@ -53,6 +56,16 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems)
 
     role = spec.role or "readWrite"
+    if not r.mode.namespaced and r.mode.owner_namespace:
+        # Asked for with the instance, so that Crossplane fetches both in one round.
+        response.require_resources(
+            rsp,
+            CLAIM_REQUIREMENT,
+            r.composite.get("apiVersion", ""),
+            r.kind.removeprefix("X"),
+            match_name=r.mode.owner_name,
+            namespace=r.mode.owner_namespace,
+        )
     target = refs.resolve(r, rsp, spec.instanceRef, spec.serviceInstanceType)
     status = {
         "instance": spec.instanceRef,
@@ -109,12 +122,22 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         if SECRET in r.observed:  # never drop a Secret an app may be using
             resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
     else:
-        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished"))
-        resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
         if not r.mode.namespaced:
             for key, value in values.items():
                 rsp.desired.composite.connection_details[key] = value.encode()
-        status["binding"] = {"name": secret_name(r)}
+        clash = claim_secret_clash(r, rsp)
+        if clash:
+            # Two writers of one Secret would fight; the claim's own Secret gets every key anyway.
+            rsp.conditions.append(conditions.condition(CREDENTIALS_READY, False, CLASH, clash))
+            conditions.warn(rsp, CLASH, clash)
+            if SECRET in r.observed:
+                resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
+        else:
+            rsp.conditions.append(
+                conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished")
+            )
+            resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
+            status["binding"] = {"name": secret_name(r)}
     resources.set_status(rsp, status)
 
 
@@ -156,6 +179,19 @@ def _immutables(r: Request, inst: refs.Instance, role: str) -> list[Problem]:
             )
         )
     return out
+
+
+def claim_secret_clash(r: Request, rsp: fnv1.RunFunctionResponse) -> str | None:
+    """In cluster mode, the claim's writeConnectionSecretToRef must not name our Secret."""
+    claims = r.required(CLAIM_REQUIREMENT) or []
+    own = dig(claims[0], "spec", "writeConnectionSecretToRef", "name") if claims else None
+    if own != secret_name(r):
+        return None
+    return (
+        f'cannot bind {r.described()}: spec.writeConnectionSecretToRef.name "{own}" is the '
+        f"Secret this binding composes; allowed: another name (the binding's own Secret "
+        f'"{own}" carries the same keys)'
+    )
 
 
 def secret_name(r: Request) -> str:

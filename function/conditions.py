@@ -6,7 +6,7 @@ Every condition type and reason the function emits, in one place (the README rep
 - InstanceReady (ServiceBinding, Backup, point-in-time Restore): InstanceAvailable; waiting:
   InstanceResolving, InstanceNotFound, InstanceNotReady; refused: InstanceTypeMismatch,
   InstanceAmbiguous.
-- CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished.
+- CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished, SecretNameClash.
 - SnapshotReady (Backup): BackupPending, BackupCompleted.
 - SourceReady (Restore): SourceAvailable; waiting: RestoreSourceResolving, BackupNotFound,
   BackupNotAvailable, SourceNotRestorableYet; refused: as SpecValid.

@@ -54,13 +54,17 @@ def set_desired(
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
 
 
+# Kinds without a Ready condition: usable as soon as they exist.
+ALWAYS_READY = {"ProviderConfig", "Usage", "Secret"}
+
+
 def keep_observed(rsp: fnv1.RunFunctionResponse, observed: dict[str, dict]) -> None:
     """Desire exactly what exists, so that nothing is changed or deleted while input is invalid."""
     for name, body in observed.items():
         meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_METADATA}
         kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
         kept["metadata"] = meta
-        set_desired(rsp, name, kept, ready=is_ready(body) if "status" in body else None)
+        set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
 
 
 def set_status(rsp: fnv1.RunFunctionResponse, status: dict) -> None:

@@ -60,7 +60,10 @@ def test_first_call_asks_for_the_instance_by_claim_labels(stub):
         "crossplane.io/claim-name": "orders",
         "crossplane.io/claim-namespace": "team-a",
     }
+    claim = rsp.requirements.resources["binding-claim"]
+    assert (claim.kind, claim.match_name, claim.namespace) == ("ServiceBinding", "app", "team-a")
     assert sorted(rsp.requirements.resources) == [
+        "binding-claim",
         "instance-ref-mariadbinstance",
         "instance-ref-mysqlinstance",
         "instance-ref-postgresqlinstance",
@@ -213,3 +216,28 @@ def test_no_password_in_the_function_log(stub):
     log = (ROOT / ".pytest-server.log").read_text()
     assert "composed" in log, "the server runs with --debug; its log must be there to check"
     assert DETAILS["password"] not in log
+
+
+def test_claim_secret_of_the_same_name_is_reported_not_fought_over(stub):
+    xr = binding({"instanceRef": "orders"})
+    got = desired(call(stub, xr, [READY_PG]))
+    observed = {n: observed_from(b) for n, b in got.items()}
+    claim = {
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": "ServiceBinding",
+        "metadata": {"name": "app", "namespace": "team-a"},
+        "spec": {"instanceRef": "orders", "writeConnectionSecretToRef": {"name": "app-creds"}},
+    }
+    rsp = call(stub, xr, [READY_PG, claim], observed, {"user": DETAILS})
+    cond = conditions(rsp)["CredentialsReady"]
+    assert cond.reason == "SecretNameClash"
+    assert (
+        'spec.writeConnectionSecretToRef.name "app-creds" is the Secret this binding composes'
+        in cond.message
+    )
+    assert "secret" not in desired(rsp)
+    assert rsp.desired.composite.connection_details["password"] == DETAILS["password"].encode()
+    claim["spec"]["writeConnectionSecretToRef"]["name"] = "app-env"
+    fine = call(stub, xr, [READY_PG, claim], observed, {"user": DETAILS})
+    assert conditions(fine)["CredentialsReady"].reason == "CredentialsPublished"
+    assert "secret" in desired(fine)
