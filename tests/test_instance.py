@@ -400,26 +400,19 @@ def test_major_upgrade_the_catalog_forbids_is_refused(stub):
     )
 
 
-def test_major_upgrade_the_catalog_allows_sets_allow_major_version_upgrade(stub):
-    observed = existing(stub, spec={"serviceVersion": "16.9", "plan": "single-small"})
-    rsp = run(
-        stub,
-        composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"}),
-        observed,
-    )
-    fp = desired(rsp)["instance"]["spec"]["forProvider"]
-    assert (fp["engineVersion"], fp["allowMajorVersionUpgrade"]) == ("17.5", True)
-
-
-def test_minor_upgrade_is_applied(stub):
-    observed = existing(stub, spec={"serviceVersion": "17.4", "plan": "single-small"})
-    rsp = run(
-        stub,
-        composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"}),
-        observed,
-    )
-    fp = desired(rsp)["instance"]["spec"]["forProvider"]
-    assert (fp["engineVersion"], fp["allowMajorVersionUpgrade"]) == ("17.5", False)
+@pytest.mark.parametrize(
+    ("case", "running", "asked", "major"),
+    [
+        ("MajorUpgradeTheCatalogAllowsIsApplied", "16.9", "17.5", True),
+        ("MinorUpgradeIsApplied", "17.4", "17.5", False),
+    ],
+)
+def test_upgrade_is_applied_in_place(stub, case, running, asked, major):
+    observed = existing(stub, spec={"serviceVersion": running, "plan": "single-small"})
+    xr = composite("PostgresqlInstance", {"serviceVersion": asked, "plan": "single-small"})
+    fp = desired(run(stub, xr, observed))["instance"]["spec"]["forProvider"]
+    assert (fp["engineVersion"], fp["allowMajorVersionUpgrade"]) == (asked, major), case
+    assert fp["identifier"] == observed["instance"]["spec"]["forProvider"]["identifier"], case
 
 
 def test_plan_change_resizes_in_place_and_never_shrinks_storage(stub):
