@@ -110,6 +110,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     resources.set_desired(rsp, USAGE, compose_usage(r, inst), True)
 
     values = secret_values(r.connection_details(USER), inst)
+    if values is None or claim_secret_clash(r, rsp):
+        # Ready means an app can use the Secret, not only that the user exists.
+        rsp.desired.composite.ready = fnv1.READY_FALSE
     if values is None:
         rsp.conditions.append(
             conditions.condition(

@@ -91,6 +91,9 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
             "nothing was changed, please report this",
         )
         return rsp
+    if not rsp.desired.resources:
+        # Crossplane counts a composite with nothing composed as ready; it is not.
+        rsp.desired.composite.ready = fnv1.READY_FALSE
     log.debug(
         "composed",
         kind=kind,

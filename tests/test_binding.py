@@ -147,6 +147,7 @@ def test_binding_composes_user_grant_and_usage_then_the_secret(stub):
         "resourceSelector": {"matchControllerRef": True},
     }
     assert conditions(rsp)["CredentialsReady"].reason == "CredentialsPending"
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE, "no Secret yet: not ready"
     assert "binding" not in status(rsp)
     assert rsp.desired.resources["user"].ready == fnv1.READY_FALSE
 
@@ -158,6 +159,7 @@ def test_binding_composes_user_grant_and_usage_then_the_secret(stub):
     assert status(done)["binding"] == {"name": "app-creds"}
     assert all(r.ready == fnv1.READY_TRUE for r in done.desired.resources.values())
     assert conditions(done)["CredentialsReady"].reason == "CredentialsPublished"
+    assert done.desired.composite.ready == fnv1.READY_UNSPECIFIED
     for c in done.conditions:
         assert DETAILS["password"] not in c.message
     for r in done.results:

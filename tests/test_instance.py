@@ -636,3 +636,11 @@ def test_fresh_and_remembered_answers_are_the_same_bytes():
     ]
     loop.close()
     assert len({a.SerializeToString() for a in answers}) == 1
+
+
+def test_composite_with_nothing_composed_is_not_ready(stub):
+    rsp = run(stub, composite("PostgresqlInstance", _spec(plan="gold")))
+    assert desired(rsp) == {}
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE
+    ok = run(stub, composite("PostgresqlInstance", _spec()))
+    assert ok.desired.composite.ready == fnv1.READY_UNSPECIFIED, "readiness comes from resources"
