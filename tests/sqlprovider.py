@@ -7,6 +7,7 @@ Connection details come back the way the provider publishes them.
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 
@@ -126,6 +127,77 @@ class PostgresProvider:
             f"GRANT {privileges} ON {on} TO {role} ",
         ]
 
+    def _query(self, database: str, statement: str, *args) -> list:
+        with psycopg.connect(
+            host=self.server.host,
+            port=self.server.port,
+            user=MASTER_USER,
+            password=MASTER_PASSWORD,
+            dbname=database,
+            sslmode=self.sslmode,
+            autocommit=True,
+        ) as conn:
+            return conn.execute(statement, args).fetchall()
+
+    def up_to_date(self, body: dict) -> bool:
+        """The provider's Observe: does the resource exist exactly as specified (no re-create)?"""
+        fp = body["spec"]["forProvider"]
+        if body["kind"] == "Role":
+            rows = self._query(
+                self.default_db,
+                "SELECT rolsuper, rolinherit, rolcreatedb, rolcreaterole, rolcanlogin, "
+                "rolreplication, rolbypassrls, rolconnlimit, rolconfig FROM pg_roles "
+                "WHERE rolname = %s",
+                external_name(body),
+            )
+            if not rows:
+                return False
+            have = dict(zip([k for k, _ in _CLAUSES], rows[0][:7], strict=True))
+            privileges = fp.get("privileges", {})
+            config = {kv.split("=")[0]: kv.split("=")[1] for kv in rows[0][8] or []}
+            want = {p["name"]: p["value"] for p in fp.get("configurationParameters", [])}
+            return all(have[k] == v for k, v in privileges.items()) and config == want
+        if body["kind"] == "Grant":
+            if "memberOf" in fp:
+                return self._query(
+                    self.default_db,
+                    "SELECT EXISTS(SELECT 1 FROM pg_auth_members m INNER JOIN pg_roles mo ON "
+                    "m.roleid = mo.oid INNER JOIN pg_roles r ON m.member = r.oid WHERE "
+                    "r.rolname=%s AND mo.rolname=%s AND m.admin_option = false)",
+                    fp["role"],
+                    fp["memberOf"],
+                )[0][0]
+            if "schema" in fp:
+                table, acl, name = "pg_namespace n", "n.nspacl", "n.nspname"
+                target = fp["schema"]
+            else:
+                table, acl, name = "pg_database db", "db.datacl", "db.datname"
+                target = fp["database"]
+            return self._query(
+                fp["database"],
+                f"SELECT EXISTS(SELECT 1 FROM {table}, aclexplode({acl}) as acl INNER JOIN "
+                f"pg_roles s ON acl.grantee = s.oid WHERE {name}=%s AND s.rolname=%s AND "
+                f"acl.is_grantable=false GROUP BY {name}, s.rolname, acl.is_grantable HAVING "
+                "array_agg(acl.privilege_type ORDER BY privilege_type ASC) = "
+                "(SELECT array(SELECT unnest(%s::text[]) as perms ORDER BY perms ASC)))",
+                target,
+                fp["role"],
+                fp["privileges"],
+            )[0][0]
+        if body["kind"] == "DefaultPrivileges":
+            objtype = {"table": "r", "sequence": "S", "function": "f"}[fp["objectType"]]
+            rows = self._query(
+                fp.get("database", self.default_db),
+                "select distinct(default_acl.privilege_type) from pg_roles r join (SELECT "
+                "defaclnamespace, (aclexplode(defaclacl)).* FROM pg_default_acl WHERE "
+                "defaclobjtype = %s) default_acl on r.oid = default_acl.grantee where "
+                "r.rolname = %s;",
+                objtype,
+                fp["role"],
+            )
+            return sorted(r[0] for r in rows) == sorted(fp["privileges"])
+        raise AssertionError(f"no observe for {body['kind']}")
+
     def delete(self, body: dict) -> None:
         fp = body["spec"]["forProvider"]
         if body["kind"] == "Role":
@@ -178,6 +250,36 @@ class MysqlProvider:
             )
             return {}
         raise AssertionError(f"no replay for {body['kind']}")
+
+    def up_to_date(self, body: dict) -> bool:
+        """The provider's Observe: does the resource exist exactly as specified (no re-create)?"""
+        fp = body["spec"]["forProvider"]
+        conn = pymysql.connect(
+            host=self.server.host,
+            port=self.server.port,
+            user=MASTER_USER,
+            password=MASTER_PASSWORD,
+            ssl={"check_hostname": False},
+        )
+        with conn, conn.cursor() as cur:
+            if body["kind"] == "User":
+                user, _, host = external_name(body).partition("@")
+                cur.execute(
+                    "SELECT max_questions FROM mysql.user WHERE User = %s AND Host = %s",
+                    (user, host or "%"),
+                )
+                return cur.fetchone() is not None
+            cur.execute(f"SHOW GRANTS FOR {self._user(fp['user'])}")
+            pattern = re.compile(r"^GRANT (.+) ON (\S+)\.(\S+) TO \S+@\S+?(\sWITH GRANT OPTION)?$")
+            for (row,) in cur.fetchall():
+                m = pattern.match(row)
+                if not m or m.group(2) != f"`{fp['database']}`" or m.group(3) != "*":
+                    continue
+                have = {p.strip() for p in m.group(1).split(",")} - {"USAGE"}
+                want = set(fp["privileges"])
+                alias = {"ALL PRIVILEGES": "ALL"}
+                return {alias.get(p, p) for p in have} == {alias.get(p, p) for p in want}
+            return False
 
     @staticmethod
     def _on(fp: dict) -> str:

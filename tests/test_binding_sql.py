@@ -7,6 +7,7 @@ The function composes; the SQL provider's exact statements are replayed against 
 from __future__ import annotations
 
 import base64
+import copy
 import shutil
 import ssl
 import tempfile
@@ -75,6 +76,9 @@ def provision_instance(stub, server) -> Instance:
         crds.validate(second[name])
         provider.create(second[name])
         observed[name] = observed_from(second[name])
+    for name in sql.GROUP_RESOURCES if engine == "postgresql" else ():
+        # The provider's next Observe finds each one as asked: no endless re-create.
+        assert provider.up_to_date(second[name]), name
     final = stub.RunFunction(request(xr, observed))
     assert all(r.ready == 1 for r in final.desired.resources.values()), "instance must be ready"
     return Instance(server, provider, ready_composite(xr, final))
@@ -99,6 +103,7 @@ def bind(stub, inst: Instance, name: str, role: str = "readWrite") -> Binding:
         crds.validate(body)
     details = inst.provider.create(bodies["user"])
     inst.provider.create(bodies["grant"])
+    assert inst.provider.up_to_date(bodies["user"]) and inst.provider.up_to_date(bodies["grant"])
     observed = {n: observed_from(b) for n, b in bodies.items()}
     done = stub.RunFunction(request(bxr, observed, required=required, connection={"user": details}))
     secret = desired(done)["secret"]
@@ -272,3 +277,16 @@ def test_binding_users_are_not_privileged(stub, instance):
         assert "denied" in refused(s, "CREATE DATABASE other")
         assert "denied" in refused(s, "SELECT * FROM mysql.user")
     unbind(instance, b)
+
+
+def test_observe_replay_notices_drift(stub, instance):
+    """The Observe replay is what proves convergence above, so it must see a difference."""
+    b = bind(stub, instance, "drift")
+    grant = copy.deepcopy(b.bodies["grant"])
+    if instance.server.engine == "postgresql":
+        grant["spec"]["forProvider"]["memberOf"] = sql.RO_GROUP
+    else:
+        grant["spec"]["forProvider"]["privileges"] = ["SELECT"]
+    assert not instance.provider.up_to_date(grant)
+    unbind(instance, b)
+    assert not instance.provider.up_to_date(b.bodies["user"])
