@@ -34,6 +34,7 @@ _path = click.Path(exists=True, path_type=Path)
 @click.option("--input", "input_", type=_path, help="Function Input replacing the step's input.")
 @click.option("-r", "--include-function-results", is_flag=True, help="Print Result documents.")
 @click.option("-x", "--include-full-xr", is_flag=True, help="Print the XR's spec and metadata.")
+@click.option("--xrd", type=_path, help="XRD whose defaults are applied to the XR.")
 @click.option("--timeout", type=float, default=60.0, show_default=True, help="Seconds.")
 def render_cmd(**kw) -> None:
     """Render XR (or claim) through COMPOSITION like `crossplane render`, printing YAML."""
@@ -46,6 +47,7 @@ def render_cmd(**kw) -> None:
         input=kw["input_"],
         include_results=kw["include_function_results"],
         include_full_xr=kw["include_full_xr"],
+        xrd=kw["xrd"],
         timeout=kw["timeout"],
     )
     try:

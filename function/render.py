@@ -10,6 +10,7 @@ claim controller does.
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 import socket
 import subprocess
@@ -57,6 +58,7 @@ class Options:
     input: Path | None = None
     include_results: bool = False
     include_full_xr: bool = False
+    xrd: Path | None = None
     timeout: float = 60.0
 
 
@@ -75,6 +77,31 @@ def load_docs(path: Path | None) -> list[dict]:
     for f in files:
         docs.extend(d for d in yaml.safe_load_all(f.read_text()) if d)
     return docs
+
+
+def with_defaults(schema: dict, obj):
+    """The object with its schema's defaults applied, as the API server would store it."""
+    if isinstance(obj, dict):
+        out = dict(obj)
+        for key, sub in (schema.get("properties") or {}).items():
+            if key not in out and "default" in sub:
+                out[key] = copy.deepcopy(sub["default"])
+            if key in out:
+                out[key] = with_defaults(sub, out[key])
+        return out
+    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        return [with_defaults(schema["items"], o) for o in obj]
+    return obj
+
+
+def apply_xrd_defaults(xr: dict, xrd_path: Path) -> dict:
+    """`--xrd`: the defaults of the XRD version that matches the XR's apiVersion."""
+    (xrd,) = load_docs(xrd_path)[:1] or [{}]
+    version = str(xr.get("apiVersion", "")).rsplit("/", 1)[-1]
+    for v in (xrd.get("spec") or {}).get("versions") or []:
+        if v.get("name") == version:
+            return with_defaults(v["schema"]["openAPIV3Schema"], xr)
+    raise RenderError(f'the XRD in "{xrd_path}" has no version "{version}" for the XR')
 
 
 def claim_to_composite(claim: dict, composite_kind: str) -> dict:
@@ -246,6 +273,8 @@ def render(opts: Options) -> list[dict]:
     comp = compositions[0]
     xr = xrs[0]
     ref_kind = ((comp.get("spec") or {}).get("compositeTypeRef") or {}).get("kind")
+    if opts.xrd is not None:
+        xr = apply_xrd_defaults(xr, opts.xrd)
     if ref_kind == f"X{xr.get('kind')}":
         xr = claim_to_composite(xr, ref_kind)
     _check_composition(xr, comp)

@@ -3,7 +3,6 @@ no unknown fields (Kubernetes would silently prune them), and the CRDs' CEL rule
 
 from __future__ import annotations
 
-import copy
 import functools
 import os
 from pathlib import Path
@@ -13,6 +12,8 @@ import celpy
 import jsonschema
 import yaml
 from celpy import celtypes
+
+from function import render
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
@@ -60,25 +61,10 @@ def _validator(api_version: str, kind: str) -> jsonschema.Draft7Validator:
     return jsonschema.Draft7Validator(_strict(schema_for(api_version, kind)))
 
 
-def with_defaults(schema: dict, obj: Any) -> Any:
-    """What the API server stores: the schema's defaults applied (before CEL rules run)."""
-    if isinstance(obj, dict):
-        out = dict(obj)
-        for key, sub in (schema.get("properties") or {}).items():
-            if key not in out and "default" in sub:
-                out[key] = copy.deepcopy(sub["default"])
-            if key in out:
-                out[key] = with_defaults(sub, out[key])
-        return out
-    if isinstance(obj, list) and isinstance(schema.get("items"), dict):
-        return [with_defaults(schema["items"], o) for o in obj]
-    return obj
-
-
 def validate(obj: dict) -> None:
     """Raise AssertionError naming every schema violation and every failed CEL rule."""
     api_version, kind = obj["apiVersion"], obj["kind"]
-    obj = with_defaults(schema_for(api_version, kind), obj)
+    obj = render.with_defaults(schema_for(api_version, kind), obj)
     errors = [
         f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
         for e in _validator(api_version, kind).iter_errors(obj)

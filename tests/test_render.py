@@ -105,3 +105,34 @@ def test_invalid_input_is_a_fatal_error(tmp_path: Path):
         "input.sqlSslMode: input should be 'disable', 'require', 'verify-ca' or 'verify-full' "
         "(got 'maybe')"
     ) in out.stderr
+
+
+def test_xrd_defaults_are_applied_with_xrd_flag():
+    out = cli(
+        "examples/servicebinding/claim.yaml",
+        "compositions/xservicebindings.yaml",
+        "examples/functions.yaml",
+        "-x",
+        "--xrd",
+        "xrds/xservicebindings.yaml",
+    )
+    assert out.returncode == 0, out.stderr
+    xr = load_yaml_text(out.stdout)[0]
+    assert xr["spec"]["role"] == "readWrite"  # written in the claim
+    out = cli(
+        "examples/postgresql/xr.yaml",
+        "compositions/xpostgresqlinstances.yaml",
+        "examples/functions.yaml",
+        "-x",
+        "--xrd",
+        "xrds/xpostgresqlinstances.yaml",
+    )
+    xr = load_yaml_text(out.stdout)[0]
+    assert xr["spec"]["config"]["encryptedStorage"] is True, "XRD default applied"
+    assert xr["spec"]["config"]["publiclyAccessible"] is False
+
+
+def load_yaml_text(text: str) -> list[dict]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all(text) if d]
