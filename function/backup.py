@@ -62,7 +62,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         body = compose_snapshot(r, spec, target.instance)
         conditions.report_valid(rsp)
 
-    ready = resources.is_ready(observed)
+    ready = r.observed.ready(SNAPSHOT)
     resources.set_desired(rsp, SNAPSHOT, body, ready)
     rsp.conditions.append(
         conditions.condition(

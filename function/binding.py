@@ -99,13 +99,13 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         rsp,
         USER,
         sql.compose_user(r.mode, inst.engine, inst.provider_config, user, role, connection_secret),
-        resources.is_ready(r.observed.get(USER)),
+        r.observed.ready(USER),
     )
     resources.set_desired(
         rsp,
         GRANT,
         sql.compose_grant(r.mode, inst.engine, inst.provider_config, user, role, inst.dbname),
-        resources.is_ready(r.observed.get(GRANT)),
+        r.observed.ready(GRANT),
     )
     resources.set_desired(rsp, USAGE, compose_usage(r, inst), True)
 

@@ -349,24 +349,22 @@ def _number(value: object) -> int:
 def compose(
     r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, restore: RestoreFrom | None = None
 ) -> None:
-    primary = r.observed.get(PRIMARY)
     body = compose_instance(r, s, restore)
-    resources.set_desired(rsp, PRIMARY, body, ready=resources.is_ready(primary))
+    resources.set_desired(rsp, PRIMARY, body, ready=r.observed.ready(PRIMARY))
     for i in range(1, s.replicas + 1):
         name = f"{REPLICA_PREFIX}{i}"
-        observed = r.observed.get(name)
-        resources.set_desired(rsp, name, compose_replica(r, s, i), resources.is_ready(observed))
+        resources.set_desired(rsp, name, compose_replica(r, s, i), r.observed.ready(name))
     # A ProviderConfig has no Ready condition: it is usable as soon as it exists.
     resources.set_desired(rsp, SQL_PROVIDER_CONFIG, compose_sql_provider_config(r, s), True)
     # The group roles need a reachable server; once they exist they are kept whatever happens.
     if s.engine == "postgresql" and (
-        resources.is_ready(primary) or any(n in r.observed for n in sql.GROUP_RESOURCES)
+        r.observed.ready(PRIMARY) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
         groups = sql.compose_groups(
             r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier, MASTER_USERNAME
         )
         for name, body in groups.items():
-            resources.set_desired(rsp, name, body, resources.is_ready(r.observed.get(name)))
+            resources.set_desired(rsp, name, body, r.observed.ready(name))
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
 
 

@@ -13,7 +13,7 @@ from function import catalog, inputs, mode, resources, structs
 class Request:
     req: fnv1.RunFunctionRequest
     composite: dict
-    observed: dict[str, dict]
+    observed: resources.Observed
     input: inputs.Input
     catalog: catalog.Catalog
     mode: mode.Mode

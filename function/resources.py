@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
@@ -23,9 +24,47 @@ _SERVER_METADATA = (
 )
 
 
-def observed_resources(req: fnv1.RunFunctionRequest) -> dict[str, dict]:
-    """Observed composed resources by name. Read-only: the dicts may be shared (structs.py)."""
-    return {name: structs.to_dict(r.resource) for name, r in sorted(req.observed.resources.items())}
+class Observed(Mapping[str, dict]):
+    """Observed composed resources by name, converted to dicts only when read (read-only: the
+    dicts may be shared, see structs.py). Readiness is read from the Struct directly."""
+
+    def __init__(self, req: fnv1.RunFunctionRequest) -> None:
+        self._resources = req.observed.resources
+        self._names = sorted(self._resources)
+
+    def __getitem__(self, name: str) -> dict:
+        if name not in self._resources:
+            raise KeyError(name)
+        return structs.to_dict(self._resources[name].resource)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._resources
+
+    def ready(self, name: str) -> bool:
+        """Like is_ready(self[name]), without converting the whole resource."""
+        if name not in self._resources:
+            return False
+        fields = self._resources[name].resource.fields
+        if "status" not in fields:
+            return False
+        status = fields["status"].struct_value.fields
+        if "conditions" not in status:
+            return False
+        for c in status["conditions"].list_value.values:
+            cf = c.struct_value.fields
+            if "type" in cf and cf["type"].string_value == "Ready":
+                return "status" in cf and cf["status"].string_value == "True"
+        return False
+
+
+def observed_resources(req: fnv1.RunFunctionRequest) -> Observed:
+    return Observed(req)
 
 
 def dig(obj: Any, *path: str, default: Any = None) -> Any:
@@ -58,7 +97,7 @@ def set_desired(
 ALWAYS_READY = {"ProviderConfig", "Usage", "Secret"}
 
 
-def keep_observed(rsp: fnv1.RunFunctionResponse, observed: dict[str, dict]) -> None:
+def keep_observed(rsp: fnv1.RunFunctionResponse, observed: Mapping[str, dict]) -> None:
     """Desire exactly what exists, so that nothing is changed or deleted while input is invalid."""
     for name, body in observed.items():
         meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_METADATA}

@@ -124,7 +124,7 @@ def compose(
                     **m.retain(),
                 },
             },
-            resources.is_ready(r.observed.get(VAULT)),
+            r.observed.ready(VAULT),
         )
     resources.set_desired(
         rsp,
@@ -153,7 +153,7 @@ def compose(
                 "providerConfigRef": provider,
             },
         },
-        resources.is_ready(r.observed.get(PLAN)),
+        r.observed.ready(PLAN),
     )
     # The selection names the instance by ARN, which exists only once AWS created the instance.
     arn = dig(r.observed.get("instance"), "status", "atProvider", "arn")
@@ -176,7 +176,7 @@ def compose(
                     "providerConfigRef": provider,
                 },
             },
-            resources.is_ready(r.observed.get(SELECTION)),
+            r.observed.ready(SELECTION),
         )
 
 
