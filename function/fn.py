@@ -38,7 +38,7 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        key = req.SerializeToString(deterministic=True)
+        key = memo_key(req)
         if key in self.memo:
             self.memo.move_to_end(key)
             return fnv1.RunFunctionResponse.FromString(self.memo[key])
@@ -51,6 +51,25 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
             if len(self.memo) > self.memo_size:
                 self.memo.popitem(last=False)
         return rsp
+
+
+# Metadata that changes on every write but never changes what the function answers.
+_VOLATILE = ("resourceVersion", "managedFields", "generation")
+
+
+def memo_key(req: fnv1.RunFunctionRequest) -> bytes:
+    """The request without volatile metadata: a status write elsewhere is not a new question."""
+    key = fnv1.RunFunctionRequest()
+    key.CopyFrom(req)
+    structs_with_metadata = [key.observed.composite.resource]
+    structs_with_metadata += [r.resource for r in key.observed.resources.values()]
+    for s in structs_with_metadata:
+        if "metadata" in s.fields:
+            meta = s.fields["metadata"].struct_value
+            for field in _VOLATILE:
+                if field in meta.fields:
+                    del meta.fields[field]
+    return key.SerializeToString(deterministic=True)
 
 
 def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:

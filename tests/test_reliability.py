@@ -261,7 +261,7 @@ def test_load_32_clients_no_errors_no_memory_growth(server):
     def variant(i: int) -> fnv1.RunFunctionRequest:
         r = fnv1.RunFunctionRequest()
         r.CopyFrom(base)
-        r.observed.composite.resource["metadata"]["resourceVersion"] = str(i)
+        r.observed.composite.resource["spec"]["loadSequence"] = i
         return r
 
     async def burst(reqs: list) -> int:
