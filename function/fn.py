@@ -28,7 +28,7 @@ ROUTES: dict[str, Handler] = {
 
 
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
-    def __init__(self, memo_size: int = 512) -> None:
+    def __init__(self, memo_size: int = 1024) -> None:
         self.log = logging.get_logger()
         # The function is pure: the same request always gets the same response. Crossplane sends
         # the same request again on every poll of an object that has not changed.
@@ -38,19 +38,36 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        key = memo_key(req)
-        if key in self.memo:
-            self.memo.move_to_end(key)
-            return fnv1.RunFunctionResponse.FromString(self.memo[key])
+        # Exact bytes first (cheap); then without volatile metadata (a status write elsewhere
+        # bumped a resourceVersion, but the question is the same).
+        exact = req.SerializeToString(deterministic=True)
+        remembered = self._recall(exact)
+        if remembered is None:
+            normalized = memo_key(req)
+            remembered = self._recall(normalized)
+            if remembered is not None:
+                self._remember(exact, remembered)
+        if remembered is not None:
+            return fnv1.RunFunctionResponse.FromString(remembered)
         # Answer with the canonical form, so that a fresh and a remembered answer are the same
         # bytes on the wire (map order in a built message depends on how it was built).
         canonical = run(req, self.log).SerializeToString(deterministic=True)
         rsp = fnv1.RunFunctionResponse.FromString(canonical)
         if not any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
-            self.memo[key] = canonical
-            if len(self.memo) > self.memo_size:
-                self.memo.popitem(last=False)
+            self._remember(exact, canonical)
+            self._remember(normalized, canonical)
         return rsp
+
+    def _recall(self, key: bytes) -> bytes | None:
+        if key in self.memo:
+            self.memo.move_to_end(key)
+            return self.memo[key]
+        return None
+
+    def _remember(self, key: bytes, answer: bytes) -> None:
+        self.memo[key] = answer
+        if len(self.memo) > self.memo_size:
+            self.memo.popitem(last=False)
 
 
 # Metadata that changes on every write but never changes what the function answers.
