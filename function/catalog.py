@@ -8,12 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ENGINES = ("postgresql", "mysql", "mariadb")
-
 # RDS's own engine names for our engine types.
 RDS_ENGINE = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mariadb"}
-
-DEFAULT_PORT = {"postgresql": 5432, "mysql": 3306, "mariadb": 3306}
 
 _SIZES = {
     # size: (instanceClass, storage min GiB, storage max GiB)

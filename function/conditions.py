@@ -22,7 +22,6 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 # Condition types (never Ready or Synced: Crossplane owns those).
 SPEC_VALID = "SpecValid"
-BACKUP_SCHEDULE = "BackupScheduled"
 
 # Reasons of SpecValid.
 SPEC_ACCEPTED = "SpecAccepted"

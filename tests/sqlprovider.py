@@ -53,17 +53,20 @@ class PostgresProvider:
         self.sslmode = spec.get("sslMode", "verify-full")
         self.statements: list[str] = []
 
-    def _run(self, database: str, *statements: str) -> None:
-        """One statement: its own connection; several: one transaction (ExecTx)."""
-        with psycopg.connect(
+    def _connect(self, database: str, autocommit: bool = True) -> psycopg.Connection:
+        return psycopg.connect(
             host=self.server.host,
             port=self.server.port,
             user=MASTER_USER,
             password=MASTER_PASSWORD,
             dbname=database,
             sslmode=self.sslmode,
-            autocommit=len(statements) == 1,
-        ) as conn:
+            autocommit=autocommit,
+        )
+
+    def _run(self, database: str, *statements: str) -> None:
+        """One statement: its own connection; several: one transaction (ExecTx)."""
+        with self._connect(database, autocommit=len(statements) == 1) as conn:
             for statement in statements:
                 self.statements.append(statement)
                 conn.execute(statement)
@@ -128,15 +131,7 @@ class PostgresProvider:
         ]
 
     def _query(self, database: str, statement: str, *args) -> list:
-        with psycopg.connect(
-            host=self.server.host,
-            port=self.server.port,
-            user=MASTER_USER,
-            password=MASTER_PASSWORD,
-            dbname=database,
-            sslmode=self.sslmode,
-            autocommit=True,
-        ) as conn:
+        with self._connect(database) as conn:
             return conn.execute(statement, args).fetchall()
 
     def up_to_date(self, body: dict) -> bool:
@@ -214,8 +209,8 @@ class MysqlProvider:
         self.server = server
         self.statements: list[str] = []
 
-    def _run(self, statement: str) -> None:
-        conn = pymysql.connect(
+    def _connect(self) -> pymysql.Connection:
+        return pymysql.connect(
             host=self.server.host,
             port=self.server.port,
             user=MASTER_USER,
@@ -223,6 +218,9 @@ class MysqlProvider:
             ssl={"check_hostname": False},  # tls=skip-verify
             autocommit=True,
         )
+
+    def _run(self, statement: str) -> None:
+        conn = self._connect()
         with conn, conn.cursor() as cur:
             self.statements.append(statement)
             cur.execute(statement)
@@ -254,13 +252,7 @@ class MysqlProvider:
     def up_to_date(self, body: dict) -> bool:
         """The provider's Observe: does the resource exist exactly as specified (no re-create)?"""
         fp = body["spec"]["forProvider"]
-        conn = pymysql.connect(
-            host=self.server.host,
-            port=self.server.port,
-            user=MASTER_USER,
-            password=MASTER_PASSWORD,
-            ssl={"check_hostname": False},
-        )
+        conn = self._connect()
         with conn, conn.cursor() as cur:
             if body["kind"] == "User":
                 user, _, host = external_name(body).partition("@")

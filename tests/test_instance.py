@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function import conditions as fnconditions
 from tests import crds
 from tests.helpers import (
     EXAMPLE_INPUT,
@@ -288,6 +289,7 @@ INVALID = [
 @pytest.mark.parametrize("case", INVALID, ids=[c.reason for c in INVALID])
 def test_invalid_spec_is_reported_and_composes_nothing(stub, case: Invalid):
     rsp = run(stub, composite(KIND_OF_ENGINE[case.engine], case.spec), inp=case.inp)
+    assert case.want_reason in fnconditions.REASONS, f"{case.reason}: reason not documented"
     cond = conditions(rsp)["SpecValid"]
     assert cond.status == fnv1.STATUS_CONDITION_FALSE, case.reason
     assert cond.reason == case.want_reason, case.reason
