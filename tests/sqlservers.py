@@ -26,10 +26,13 @@ MASTER_USER = "dbadmin"
 MASTER_PASSWORD = "master-password-only-for-tests"
 DB_NAME = "app"
 
+# Where scripts/sql-servers puts them: /opt as root (the postgres user must reach them), else
+# the checkout.
+_NPM_PG = Path("/opt/function-rds/pg") if os.geteuid() == 0 else ROOT / "build/pg"
 PG_BIN = {
     "15": Path("/usr/lib/postgresql/15/bin"),
-    "16": ROOT / "build/pg/node_modules/pg16/native/bin",
-    "17": ROOT / "build/pg/node_modules/pg17/native/bin",
+    "16": _NPM_PG / "node_modules/pg16/native/bin",
+    "17": _NPM_PG / "node_modules/pg17/native/bin",
 }
 
 
@@ -72,7 +75,8 @@ def make_tls(directory: Path, owner: str | None = None) -> tuple[Path, Path]:
 
 def _as_postgres(*cmd: str) -> subprocess.CompletedProcess:
     prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    done = subprocess.run([*prefix, *cmd], capture_output=True, text=True)
+    # A working directory the postgres user can enter (the checkout may be under /root).
+    done = subprocess.run([*prefix, *cmd], capture_output=True, text=True, cwd="/tmp")
     if done.returncode:
         raise RuntimeError(f"{cmd[0]} failed: {done.stdout}{done.stderr}")
     return done
