@@ -134,41 +134,8 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
         )
 
     running = dig(observed, "spec", "forProvider", "engineVersion")
-    offered = cat.version(engine, spec.serviceVersion)
-    if not spec.serviceVersion:  # a restore from an ARN: the snapshot decides
-        running = None
-    elif offered is None and spec.serviceVersion != running:
-        refuse(
-            "spec.serviceVersion",
-            "VersionNotOffered",
-            f'spec.serviceVersion "{spec.serviceVersion}" is not offered for {engine}; '
-            f"allowed: {', '.join(cat.version_names(engine))}",
-        )
-    if isinstance(running, str) and spec.serviceVersion != running:
-        if catalog.version_key(spec.serviceVersion) < catalog.version_key(running):
-            refuse(
-                "spec.serviceVersion",
-                "VersionDowngradeRefused",
-                f'spec.serviceVersion "{spec.serviceVersion}" is lower than the running version '
-                f'"{running}"; allowed: "{running}" or a higher offered version',
-            )
-        elif offered is not None and catalog.major(engine, running) != catalog.major(
-            engine, spec.serviceVersion
-        ):
-            old_major = catalog.major(engine, running)
-            if old_major not in offered.majorUpgradeFrom:
-                allowed = [
-                    v
-                    for v in cat.version_names(engine)
-                    if catalog.major(engine, v) == old_major
-                    or old_major in cat.versions[engine][v].majorUpgradeFrom
-                ]
-                refuse(
-                    "spec.serviceVersion",
-                    "MajorUpgradeNotAllowed",
-                    f'spec.serviceVersion "{spec.serviceVersion}": a major upgrade from '
-                    f'"{running}" is not allowed; allowed: {", ".join(allowed)}',
-                )
+    for field, reason, cause in validate_version(spec.serviceVersion, engine, cat, running):
+        refuse(field, reason, cause)
 
     replicas = config.compute.replicas.count if _has_replicas(spec) else None
     if plan is not None and replicas is not None:
@@ -237,6 +204,55 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
         refuse(field, reason, cause)
     return problems
+
+
+def validate_version(
+    version: str, engine: str, cat: catalog.Catalog, running: object
+) -> list[tuple[str, str, str]]:
+    """(field, reason, cause) for a version that is not offered, lower, or a forbidden major."""
+    if not version:  # a restore from an ARN: the snapshot decides
+        return []
+    field = "spec.serviceVersion"
+    offered = cat.version(engine, version)
+    if offered is None and version != running:
+        return [
+            (
+                field,
+                "VersionNotOffered",
+                f'spec.serviceVersion "{version}" is not offered for {engine}; '
+                f"allowed: {', '.join(cat.version_names(engine))}",
+            )
+        ]
+    if not isinstance(running, str) or version == running:
+        return []
+    if catalog.version_key(version) < catalog.version_key(running):
+        return [
+            (
+                field,
+                "VersionDowngradeRefused",
+                f'spec.serviceVersion "{version}" is lower than the running version '
+                f'"{running}"; allowed: "{running}" or a higher offered version',
+            )
+        ]
+    old_major = catalog.major(engine, running)
+    if offered is None or old_major == catalog.major(engine, version):
+        return []
+    if old_major in offered.majorUpgradeFrom:
+        return []
+    allowed = [
+        v
+        for v in cat.version_names(engine)
+        if catalog.major(engine, v) == old_major
+        or old_major in cat.versions[engine][v].majorUpgradeFrom
+    ]
+    return [
+        (
+            field,
+            "MajorUpgradeNotAllowed",
+            f'spec.serviceVersion "{version}": a major upgrade from "{running}" is not '
+            f"allowed; allowed: {', '.join(allowed)}",
+        )
+    ]
 
 
 def _has_replicas(spec: InstanceSpec) -> bool:
