@@ -658,3 +658,29 @@ def test_volatile_metadata_does_not_make_a_new_question():
     assert fn.memo_key(request(xr)) == base
     xr["spec"]["plan"] = "single-medium"
     assert fn.memo_key(request(xr)) != base
+
+
+def test_a_bug_becomes_a_fatal_result_without_its_text(monkeypatch, capsys):
+    """Fatal means Crossplane applies nothing this time: nothing existing is deleted."""
+    import asyncio
+
+    from crossplane.function import logging as fnlog
+
+    from function import fn
+
+    def broken(r, rsp):
+        raise ValueError("password=hunter2-in-an-exception")
+
+    monkeypatch.setitem(fn.ROUTES, "PostgresqlInstance", broken)
+    fnlog.configure(fnlog.Level.INFO)
+    req = request(composite("PostgresqlInstance", _spec()))
+    rsp = asyncio.new_event_loop().run_until_complete(fn.FunctionRunner().RunFunction(req))
+    assert [r.severity for r in rsp.results] == [fnv1.SEVERITY_FATAL]
+    assert rsp.results[0].message == (
+        "cannot compose PostgresqlInstance: internal error (ValueError); nothing was changed, "
+        "please report this"
+    )
+    assert desired(rsp) == {}
+    out = capsys.readouterr()
+    assert "internal error" in out.out + out.err
+    assert "hunter2" not in out.out + out.err
