@@ -130,6 +130,9 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
     if not rsp.desired.resources:
         # Crossplane counts a composite with nothing composed as ready; it is not.
         rsp.desired.composite.ready = fnv1.READY_FALSE
+    warnings = sorted({res.reason for res in rsp.results if res.severity == fnv1.SEVERITY_WARNING})
+    if warnings:
+        log.info("reported", kind=kind, name=r.name, reasons=warnings)
     log.debug(
         "composed",
         kind=kind,
