@@ -24,14 +24,14 @@ import grpc
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from bench.requests import build
-from function.render import _free_port
+from function.render import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {"function": ["-m", "function.main"], "floor": ["-m", "bench.floor"]}
 
 
 def start(name: str) -> tuple[subprocess.Popen, str, float]:
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     began = time.perf_counter()
     proc = subprocess.Popen(
         [sys.executable, *SERVERS[name], "--insecure", "--address", address],

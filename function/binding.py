@@ -110,9 +110,15 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     resources.set_desired(rsp, USAGE, compose_usage(r, inst), True)
 
     values = secret_values(r.connection_details(USER), inst)
-    if values is None or claim_secret_clash(r, rsp):
+    clash = claim_secret_clash(r)
+    if values is not None and not r.mode.namespaced:
+        for key, value in values.items():
+            rsp.desired.composite.connection_details[key] = value.encode()
+    if values is None or clash:
         # Ready means an app can use the Secret, not only that the user exists.
         rsp.desired.composite.ready = fnv1.READY_FALSE
+        if SECRET in r.observed:  # never drop a Secret an app may be using
+            resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
     if values is None:
         rsp.conditions.append(
             conditions.condition(
@@ -122,25 +128,14 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                 f"waiting for the SQL provider to create user {user} on {inst.described}",
             )
         )
-        if SECRET in r.observed:  # never drop a Secret an app may be using
-            resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
+    elif clash:
+        # Two writers of one Secret would fight; the claim's own Secret gets every key anyway.
+        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, False, CLASH, clash))
+        conditions.warn(rsp, CLASH, clash)
     else:
-        if not r.mode.namespaced:
-            for key, value in values.items():
-                rsp.desired.composite.connection_details[key] = value.encode()
-        clash = claim_secret_clash(r, rsp)
-        if clash:
-            # Two writers of one Secret would fight; the claim's own Secret gets every key anyway.
-            rsp.conditions.append(conditions.condition(CREDENTIALS_READY, False, CLASH, clash))
-            conditions.warn(rsp, CLASH, clash)
-            if SECRET in r.observed:
-                resources.keep_observed(rsp, {SECRET: r.observed[SECRET]})
-        else:
-            rsp.conditions.append(
-                conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished")
-            )
-            resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
-            status["binding"] = {"name": secret_name(r)}
+        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished"))
+        resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
+        status["binding"] = {"name": secret_name(r)}
     resources.set_status(rsp, status)
 
 
@@ -184,7 +179,7 @@ def _immutables(r: Request, inst: refs.Instance, role: str) -> list[Problem]:
     return out
 
 
-def claim_secret_clash(r: Request, rsp: fnv1.RunFunctionResponse) -> str | None:
+def claim_secret_clash(r: Request) -> str | None:
     """In cluster mode, the claim's writeConnectionSecretToRef must not name our Secret."""
     claims = r.required(CLAIM_REQUIREMENT) or []
     own = dig(claims[0], "spec", "writeConnectionSecretToRef", "name") if claims else None

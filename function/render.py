@@ -155,7 +155,7 @@ def _name(obj: dict) -> str:
     return (obj.get("metadata") or {}).get("name", "")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -164,7 +164,7 @@ def _free_port() -> int:
 @contextlib.contextmanager
 def own_server(timeout: float) -> Iterator[str]:
     """Start this function's real gRPC server in a child process; yield its address."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "function.main", "--insecure", "--address", address],

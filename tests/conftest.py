@@ -13,7 +13,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from moto import mock_aws
 
-from function.render import _free_port
+from function.render import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="session")
 def server() -> tuple[subprocess.Popen, str]:
     """The function's gRPC server process and its address (debug logs in .pytest-server.log)."""
-    address = f"127.0.0.1:{_free_port()}"
+    address = f"127.0.0.1:{free_port()}"
     log = open(ROOT / ".pytest-server.log", "wb")  # noqa: SIM115 (lives as long as the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "function.main", "--insecure", "--debug", "--address", address],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -117,3 +118,13 @@ def ready_composite(xr: dict, rsp: fnv1.RunFunctionResponse) -> dict:
             "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
         },
     }
+
+
+def self_signed(crt: Path, key: Path, common_name: str) -> None:
+    """A self-signed certificate (also a CA) valid for two days, with openssl."""
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+         f"/CN={common_name}", "-keyout", str(key), "-out", str(crt)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip

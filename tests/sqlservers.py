@@ -19,7 +19,8 @@ from pathlib import Path
 import psycopg
 import pymysql
 
-from function.render import _free_port
+from function.render import free_port
+from tests.helpers import self_signed
 
 ROOT = Path(__file__).resolve().parent.parent
 MASTER_USER = "dbadmin"
@@ -46,26 +47,7 @@ class Server:
 
 def make_tls(directory: Path, owner: str | None = None) -> tuple[Path, Path]:
     crt, key = directory / "server.crt", directory / "server.key"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(crt),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    self_signed(crt, key, "localhost")
     key.chmod(0o600)
     if owner:
         shutil.chown(crt, owner)
@@ -104,7 +86,7 @@ def postgresql(version: str, workdir: Path):
         "--auth-local=trust",
         "--auth-host=scram-sha-256",
     )
-    port = _free_port()
+    port = free_port()
     options = (
         f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c ssl=on "
         f"-c ssl_cert_file={crt} -c ssl_key_file={key} -c fsync=off"
@@ -151,7 +133,7 @@ def mariadb(workdir: Path):
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [
             "mariadbd",

@@ -17,7 +17,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from function.render import _free_port
+from function.render import free_port
 from tests import crds
 from tests.helpers import (
     EXAMPLE_INPUT,
@@ -27,6 +27,7 @@ from tests.helpers import (
     desired,
     observed_from,
     request,
+    self_signed,
 )
 
 SECRET = "FuzzPassw0rdNeverToBeLogged"
@@ -333,21 +334,7 @@ def _pki(d: Path, name: str, ca: str, ca_key: str, san: str | None = None) -> No
 def test_mtls_refuses_clients_without_a_valid_certificate(tmp_path):
     d = tmp_path
     for ca in ("ca", "other-ca"):
-        _openssl(
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            f"/CN={ca}",
-            "-keyout",
-            str(d / f"{ca}.key"),
-            "-out",
-            str(d / f"{ca}.crt"),
-        )
+        self_signed(d / f"{ca}.crt", d / f"{ca}.key", ca)
     _pki(d, "server", str(d / "ca.crt"), str(d / "ca.key"), san="DNS:localhost,IP:127.0.0.1")
     _pki(d, "crossplane", str(d / "ca.crt"), str(d / "ca.key"))
     _pki(d, "intruder", str(d / "other-ca.crt"), str(d / "other-ca.key"))
@@ -356,7 +343,7 @@ def test_mtls_refuses_clients_without_a_valid_certificate(tmp_path):
     (certs / "tls.crt").write_bytes((d / "server.crt").read_bytes())
     (certs / "tls.key").write_bytes((d / "server.key").read_bytes())
     (certs / "ca.crt").write_bytes((d / "ca.crt").read_bytes())
-    address = f"localhost:{_free_port()}"
+    address = f"localhost:{free_port()}"
     proc = subprocess.Popen(
         [sys.executable, "-m", "function.main", "--tls-server-certs-dir", str(certs), "--address", address],
         cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
