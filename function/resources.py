@@ -31,11 +31,14 @@ class Observed(Mapping[str, dict]):
     def __init__(self, req: fnv1.RunFunctionRequest) -> None:
         self._resources = req.observed.resources
         self._names = sorted(self._resources)
+        self._dicts: dict[str, dict] = {}
 
     def __getitem__(self, name: str) -> dict:
-        if name not in self._resources:
-            raise KeyError(name)
-        return structs.to_dict(self._resources[name].resource)
+        if name not in self._dicts:
+            if name not in self._resources:
+                raise KeyError(name)
+            self._dicts[name] = structs.to_dict(self._resources[name].resource)
+        return self._dicts[name]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names)
