@@ -2,9 +2,9 @@
 
 It starts the function's real gRPC server in a child process, calls it over gRPC exactly like
 `crossplane render` does with the Development runtime (same request building, requirements
-loop and output format; see shared/reference/crossplane-render.md), and prints YAML. Unlike the
-Crossplane CLI it also accepts a claim, which it turns into its composite the way Crossplane's
-claim controller does.
+loop and output format as crossplane/crossplane cmd/crank/render up to v2.2), and prints YAML.
+Unlike the Crossplane CLI it also accepts a claim, which it turns into its composite the way
+Crossplane's claim controller does.
 """
 
 from __future__ import annotations

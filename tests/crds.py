@@ -1,10 +1,9 @@
-"""Validate objects against the real CRD schemas in ../shared/crds: OpenAPI, required fields,
+"""Validate objects against the real CRD schemas vendored in tests/crds (see SOURCES.md there): OpenAPI, required fields,
 no unknown fields (Kubernetes would silently prune them), and the CRDs' CEL rules (celpy)."""
 
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +15,7 @@ from celpy import celtypes
 from function import render
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = Path(os.environ.get("SHARED_DIR", ROOT.parent / "shared"))
-CRD_DIR = SHARED / "crds"
+CRD_DIR = Path(__file__).resolve().parent / "crds"
 
 
 @functools.cache
@@ -37,7 +35,7 @@ def schema_for(api_version: str, kind: str) -> dict:
     try:
         return _index()[(api_version, kind)]
     except KeyError:
-        raise AssertionError(f"no CRD in shared/crds for {api_version} {kind}") from None
+        raise AssertionError(f"no CRD in tests/crds for {api_version} {kind}") from None
 
 
 def _strict(schema: Any) -> Any:

@@ -1,6 +1,7 @@
 """Replays exactly the SQL provider-sql (b46be88) runs for our composed resources.
 
-Source: shared/reference/provider-sql-behaviour.md. Every statement runs on a fresh autocommit
+Source: crossplane-contrib/provider-sql at b46be88, pkg/controller/{postgresql,mysql}/*/reconciler.go
+and pkg/clients/{postgresql,mysql,xsql}. Every statement runs on a fresh autocommit
 connection as the ProviderConfig's user (the RDS master), except the transactions marked there.
 Connection details come back the way the provider publishes them.
 """
