@@ -25,6 +25,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from bench.requests import build
 from function.render import free_port
+from tests.helpers import tagged
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {"function": ["-m", "function.main"], "floor": ["-m", "bench.floor"]}
@@ -66,7 +67,25 @@ def variants(req, total: int, changed: bool) -> list:
         r.CopyFrom(req)
         # A spec field the function ignores: a new question each time, all work done.
         r.observed.composite.resource["spec"]["benchSequence"] = i
-        out.append(r)
+        out.append(tagged(r))
+    return out
+
+
+def distinct_large(req, total: int, size: int = 40_000) -> list:
+    """`total` distinct requests of about `size` bytes: the composite carries managedFields, as
+    objects in a cluster do, with a new entry each time (no cache can answer them)."""
+    pad = "f:" + "x" * 200
+    entry_bytes = 258  # one managedFields entry below, as encoded in the Struct
+    count = max(0, (size - req.ByteSize()) // entry_bytes)
+    out = []
+    for i in range(total):
+        r = type(req)()
+        r.CopyFrom(req)
+        meta = r.observed.composite.resource["metadata"]
+        meta["managedFields"] = [
+            {"manager": f"m{i:05d}-{n:03d}", "fieldsV1": {pad: {}}} for n in range(count)
+        ]
+        out.append(tagged(r))
     return out
 
 
@@ -95,7 +114,13 @@ async def drive(address: str, reqs: list, clients: int) -> dict:
 @click.command()
 @click.option("--requests", "total", default=400, show_default=True, help="Per kind and level.")
 @click.option("--json", "json_path", type=click.Path(path_type=Path), help="Write results here.")
-def main(total: int, json_path: Path | None) -> None:
+@click.option(
+    "--distinct",
+    default=0,
+    show_default=True,
+    help="Then send this many distinct ~40 KB instance requests and report peak RSS.",
+)
+def main(total: int, json_path: Path | None, distinct: int) -> None:
     procs = {name: start(name) for name in SERVERS}
     try:
         with grpc.insecure_channel(procs["function"][1]) as channel:
@@ -120,6 +145,17 @@ def main(total: int, json_path: Path | None) -> None:
                 results["kinds"][kind][f"{'changed' if changed else 'steady'}_{clients}"] = row
         for name, (proc, _, _) in procs.items():
             results["servers"][name]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        if distinct:
+            # Built and sent in batches, so that the client's own memory stays small.
+            proc, address, _ = procs["function"]
+            for start_at in range(0, distinct, 1000):
+                batch = distinct_large(reqs["instance"], min(1000, distinct - start_at))
+                asyncio.run(drive(address, batch, 4))
+            results["distinct"] = {
+                "requests": distinct,
+                "bytes_each": batch[0].ByteSize(),
+                "peak_rss_mb": peak_rss_mb(proc.pid),
+            }
     finally:
         for proc, _, _ in procs.values():
             proc.terminate()
@@ -145,6 +181,12 @@ def print_table(results: dict) -> None:
             print(" ".join(f"{c:>9}" for c in cells))
     for name, s in results["servers"].items():
         print(f"{name}: peak RSS {s['peak_rss_mb']:.1f} MB, cold start {s['cold_start_s']:.2f} s")
+    if "distinct" in results:
+        d = results["distinct"]
+        print(
+            f"function after {d['requests']} distinct requests of {d['bytes_each']} bytes: "
+            f"peak RSS {d['peak_rss_mb']:.1f} MB"
+        )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import datetime
+import hashlib
 from collections.abc import Callable
 
 import grpc
@@ -12,6 +13,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
 from function import backup, binding, inputs, instance, restore
+from function.cache import BytesLru
 from function.request import Request, load
 
 Handler = Callable[[Request, fnv1.RunFunctionResponse], None]
@@ -27,70 +29,53 @@ ROUTES: dict[str, Handler] = {
 }
 
 
+# How long Crossplane may keep an answer in its own response cache (alpha, off by default:
+# `--enable-function-response-cache`), keyed like ours by the request's tag. The function is pure
+# and reads no clock, so any answer stays right for its request; the bound is how long answers of
+# an upgraded function's predecessor may still be served after a rollout.
+RESPONSE_TTL = datetime.timedelta(minutes=10)
+
+# Crossplane sends the same request again on every poll of an object that has not changed; the
+# answer then costs one lookup. Bounded by bytes held (a settled instance answers in ~10 KB).
+RESPONSE_CACHE_BYTES = 32 << 20
+
+
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
-    def __init__(self, memo_size: int = 1024) -> None:
+    def __init__(self, cache_bytes: int = RESPONSE_CACHE_BYTES) -> None:
         self.log = logging.get_logger()
-        # The function is pure: the same request always gets the same response. Crossplane sends
-        # the same request again on every poll of an object that has not changed.
-        self.memo: OrderedDict[bytes, bytes] = OrderedDict()
-        self.memo_size = memo_size
+        self.cache = BytesLru(cache_bytes)
 
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        # Exact bytes first (cheap); then without volatile metadata (a status write elsewhere
-        # bumped a resourceVersion, but the question is the same).
-        exact = req.SerializeToString(deterministic=True)
-        remembered = self._recall(exact)
-        if remembered is None:
-            normalized = memo_key(req)
-            remembered = self._recall(normalized)
-            if remembered is not None:
-                self._remember(exact, remembered)
+        key = request_key(req)
+        remembered = self.cache.get(key)
         if remembered is not None:
+            # A new message from bytes: nothing is shared with an earlier answer.
             return fnv1.RunFunctionResponse.FromString(remembered)
         # Answer with the canonical form, so that a fresh and a remembered answer are the same
         # bytes on the wire (map order in a built message depends on how it was built).
-        canonical = run(req, self.log).SerializeToString(deterministic=True)
-        rsp = fnv1.RunFunctionResponse.FromString(canonical)
-        if not any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
-            self._remember(exact, canonical)
-            self._remember(normalized, canonical)
-        return rsp
-
-    def _recall(self, key: bytes) -> bytes | None:
-        if key in self.memo:
-            self.memo.move_to_end(key)
-            return self.memo[key]
-        return None
-
-    def _remember(self, key: bytes, answer: bytes) -> None:
-        self.memo[key] = answer
-        if len(self.memo) > self.memo_size:
-            self.memo.popitem(last=False)
+        answer = run(req, self.log)
+        fatal = any(r.severity == fnv1.SEVERITY_FATAL for r in answer.results)
+        if fatal:
+            # A fatal answer (a bug, a broken Input) is fixed by a new build or Input: neither
+            # Crossplane nor we keep it.
+            answer.meta.ttl.Clear()
+        canonical = answer.SerializeToString(deterministic=True)
+        if not fatal:
+            self.cache.put(key, canonical)
+        return fnv1.RunFunctionResponse.FromString(canonical)
 
 
-# Metadata that changes on every write but never changes what the function answers.
-_VOLATILE = ("resourceVersion", "managedFields", "generation")
-
-
-def memo_key(req: fnv1.RunFunctionRequest) -> bytes:
-    """The request without volatile metadata: a status write elsewhere is not a new question."""
-    key = fnv1.RunFunctionRequest()
-    key.CopyFrom(req)
-    structs_with_metadata = [key.observed.composite.resource]
-    structs_with_metadata += [r.resource for r in key.observed.resources.values()]
-    for s in structs_with_metadata:
-        if "metadata" in s.fields:
-            meta = s.fields["metadata"].struct_value
-            for field in _VOLATILE:
-                if field in meta.fields:
-                    del meta.fields[field]
-    return key.SerializeToString(deterministic=True)
+def request_key(req: fnv1.RunFunctionRequest) -> bytes | str:
+    """Crossplane's tag of the request (a hash of all of it); our own hash when it sends none."""
+    if req.meta.tag:
+        return req.meta.tag
+    return hashlib.sha256(req.SerializeToString(deterministic=True)).digest()
 
 
 def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
-    rsp = response.to(req)
+    rsp = response.to(req, ttl=RESPONSE_TTL)
     fields = req.observed.composite.resource.fields
     kind = fields["kind"].string_value if "kind" in fields else ""
     handler = ROUTES.get(str(kind).removeprefix("X"))
@@ -119,7 +104,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
             tb = tb.tb_next
         where = f"{tb.tb_frame.f_code.co_filename}:{tb.tb_lineno}" if tb else "?"
         log.error("internal error", kind=kind, error_type=type(exc).__name__, where=where)
-        rsp = response.to(req)
+        rsp = response.to(req, ttl=RESPONSE_TTL)
         # A fatal result makes Crossplane apply nothing this reconcile: nothing is deleted.
         response.fatal(
             rsp,

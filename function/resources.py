@@ -25,8 +25,8 @@ _SERVER_METADATA = (
 
 
 class Observed(Mapping[str, dict]):
-    """Observed composed resources by name, converted to dicts only when read (read-only: the
-    dicts may be shared, see structs.py). Readiness is read from the Struct directly."""
+    """Observed composed resources by name, converted to dicts only when read, once per request.
+    Readiness is read from the Struct directly."""
 
     def __init__(self, req: fnv1.RunFunctionRequest) -> None:
         self._resources = req.observed.resources

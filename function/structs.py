@@ -4,33 +4,22 @@ The function runs on every reconcile, and most reconciles see the same observed 
 compose the same bodies as the last one. json_format's generic converters dominated a request's
 cost, so conversions are memoised by their exact input (serialized bytes one way, the body's
 repr the other). Structs are serialized deterministically, so output never depends on dict
-order. Cached values are shared: callers must treat dicts from `to_dict` as read-only.
+order. The memos hold bytes only (marshal is the fastest way back to fresh dicts): a caller owns
+every dict it gets and may change it.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import marshal
 from typing import Any
 
 from google.protobuf import struct_pb2
 
-_MAX = 4096
+from function.cache import BytesLru
 
-
-class _Lru(OrderedDict):
-    def get_or(self, key, make):
-        try:
-            self.move_to_end(key)
-            return self[key]
-        except KeyError:
-            value = self[key] = make()
-            if len(self) > _MAX:
-                self.popitem(last=False)
-            return value
-
-
-_to_dict: _Lru = _Lru()
-_to_bytes: _Lru = _Lru()
+# Bounded by what they hold: a few hundred settled composites' observed resources each.
+_to_dict = BytesLru(16 << 20)
+_to_bytes = BytesLru(16 << 20)
 
 
 def _value(v: struct_pb2.Value) -> Any:
@@ -53,8 +42,14 @@ def _struct(s: struct_pb2.Struct) -> dict:
 
 
 def to_dict(s: struct_pb2.Struct) -> dict:
-    """The Struct as a dict (read-only: it may be shared with other requests)."""
-    return _to_dict.get_or(s.SerializeToString(deterministic=True), lambda: _struct(s))
+    """The Struct as a new dict, owned by the caller."""
+    key = s.SerializeToString(deterministic=True)
+    blob = _to_dict.get(key)
+    if blob is not None:
+        return marshal.loads(blob)
+    value = _struct(s)
+    _to_dict.put(key, marshal.dumps(value))
+    return value
 
 
 def _serialized(body: dict) -> bytes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,6 @@ def request(
     connection: dict[str, dict[str, str]] | None = None,
 ) -> fnv1.RunFunctionRequest:
     req = fnv1.RunFunctionRequest(
-        meta=fnv1.RequestMeta(tag="t"),
         input=resource.dict_to_struct(EXAMPLE_INPUT if inp is None else inp),
     )
     req.observed.composite.resource.update(xr)
@@ -63,6 +63,14 @@ def request(
                 items=[fnv1.Resource(resource=resource.dict_to_struct(i)) for i in items]
             )
         )
+    return tagged(req)
+
+
+def tagged(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionRequest:
+    """The request with the tag Crossplane gives it: the SHA-256 of its deterministic encoding
+    (crossplane internal/xfn Tag). Call it again after changing a request."""
+    req.meta.tag = ""
+    req.meta.tag = hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest()
     return req
 
 

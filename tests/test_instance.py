@@ -648,18 +648,6 @@ def test_composite_with_nothing_composed_is_not_ready(stub):
     assert ok.desired.composite.ready == fnv1.READY_UNSPECIFIED, "readiness comes from resources"
 
 
-def test_volatile_metadata_does_not_make_a_new_question():
-    from function import fn
-
-    xr = composite("PostgresqlInstance", _spec())
-    base = fn.memo_key(request(xr))
-    xr["metadata"]["resourceVersion"] = "42"
-    xr["metadata"]["managedFields"] = [{"manager": "crossplane"}]
-    assert fn.memo_key(request(xr)) == base
-    xr["spec"]["plan"] = "single-medium"
-    assert fn.memo_key(request(xr)) != base
-
-
 def test_a_bug_becomes_a_fatal_result_without_its_text(monkeypatch, capsys):
     """Fatal means Crossplane applies nothing this time: nothing existing is deleted."""
     import asyncio
