@@ -28,6 +28,7 @@ from tests.helpers import (
     observed_from,
     request,
     self_signed,
+    tagged,
 )
 
 SECRET = "FuzzPassw0rdNeverToBeLogged"
@@ -174,6 +175,39 @@ def check_response(rsp: fnv1.RunFunctionResponse, observed: dict[str, dict]) -> 
         assert SECRET not in c.message
 
 
+# For each kind, a valid spec whose composed resources the fuzzed spec then finds observed.
+VALID = {
+    "PostgresqlInstance": {
+        "serviceVersion": "17.5",
+        "plan": "cluster-small",
+        "backup": {"schedule": "hourly"},
+    },
+    "MysqlInstance": {"serviceVersion": "8.4.5", "plan": "single-small"},
+    "MariadbInstance": {"serviceVersion": "11.4.5", "plan": "single-small"},
+    "ServiceBinding": {"instanceRef": "orders"},
+    "Backup": {"instanceRef": "orders"},
+    "Restore": {"backupRef": "orders"},
+}
+
+
+def settled(stub, kind: str) -> dict[str, dict]:
+    """What a valid spec of this kind composed, now observed."""
+    vx = composite(kind, VALID[kind])
+    first = stub.RunFunction(request(vx))
+    made = desired(stub.RunFunction(request(vx, required=required_for(first))))
+    return {
+        n: observed_from(b, at_provider={"arn": "arn:aws:rds:eu-central-1:1:db:x"})
+        for n, b in made.items()
+    }
+
+
+def with_secret(observed: dict[str, dict]) -> dict[str, dict[str, str]]:
+    """Connection details as providers publish them, each with a password never to be logged."""
+    return {
+        n: {"username": "u", "password": SECRET, "endpoint": "h", "port": "5432"} for n in observed
+    }
+
+
 @settings(
     max_examples=300,
     deadline=None,
@@ -182,31 +216,8 @@ def check_response(rsp: fnv1.RunFunctionResponse, observed: dict[str, dict]) -> 
 @given(kind=st.sampled_from(KINDS), spec=specs, with_observed=st.booleans())
 def test_fuzzed_specs_never_break_the_function(stub, kind, spec, with_observed):
     xr = composite(kind, spec)
-    observed: dict = {}
-    if with_observed:
-        # What a valid spec of this kind composed earlier, now observed, with its secret.
-        valid = {
-            "PostgresqlInstance": {
-                "serviceVersion": "17.5",
-                "plan": "cluster-small",
-                "backup": {"schedule": "hourly"},
-            },
-            "MysqlInstance": {"serviceVersion": "8.4.5", "plan": "single-small"},
-            "MariadbInstance": {"serviceVersion": "11.4.5", "plan": "single-small"},
-            "ServiceBinding": {"instanceRef": "orders"},
-            "Backup": {"instanceRef": "orders"},
-            "Restore": {"backupRef": "orders"},
-        }[kind]
-        vx = composite(kind, valid)
-        first = stub.RunFunction(request(vx))
-        made = desired(stub.RunFunction(request(vx, required=required_for(first))))
-        observed = {
-            n: observed_from(b, at_provider={"arn": "arn:aws:rds:eu-central-1:1:db:x"})
-            for n, b in made.items()
-        }
-    connection = {
-        n: {"username": "u", "password": SECRET, "endpoint": "h", "port": "5432"} for n in observed
-    }
+    observed = settled(stub, kind) if with_observed else {}
+    connection = with_secret(observed)
     first = stub.RunFunction(request(xr, observed, connection=connection))
     check_response(first, observed)
     rsp = stub.RunFunction(
@@ -240,7 +251,15 @@ def test_fuzzed_inputs_are_valid_or_fatal(stub, field, value):
         check_response(rsp, {})
 
 
-def test_debug_log_holds_no_secret_after_fuzzing(stub):
+def test_debug_log_holds_no_secret(stub):
+    for kind, spec in VALID.items():
+        observed = settled(stub, kind)
+        xr = composite(kind, {**spec, "bogus": 1})  # a warning path as well as a composing one
+        for x in (composite(kind, spec), xr):
+            first = stub.RunFunction(request(x, observed, connection=with_secret(observed)))
+            stub.RunFunction(
+                request(x, observed, required=required_for(first), connection=with_secret(observed))
+            )
     log = (ROOT / ".pytest-server.log").read_text()
     assert "composed" in log
     assert SECRET not in log
@@ -263,7 +282,7 @@ def test_load_32_clients_no_errors_no_memory_growth(server):
         r = fnv1.RunFunctionRequest()
         r.CopyFrom(base)
         r.observed.composite.resource["spec"]["loadSequence"] = i
-        return r
+        return tagged(r)
 
     async def burst(reqs: list) -> int:
         errors = 0
@@ -285,10 +304,13 @@ def test_load_32_clients_no_errors_no_memory_growth(server):
             await asyncio.wait_for(asyncio.gather(*(client() for _ in range(32))), timeout=240)
         return errors
 
-    # Warm-up past every cache's bound, then the same load again: memory must hold.
-    assert asyncio.run(burst([variant(i) for i in range(5000)])) == 0
+    # Warm-up past every cache's bound (answers of ~3.4 KB: 12,000 hold more than the response
+    # cache's 32 MiB, and their composites more than the struct memo's 16 MiB), then more distinct
+    # requests: memory must hold.
+    for start in range(0, 12000, 4000):
+        assert asyncio.run(burst([variant(i) for i in range(start, start + 4000)])) == 0
     before = rss_mb(proc.pid)
-    assert asyncio.run(burst([variant(i) for i in range(5000, 8000)])) == 0
+    assert asyncio.run(burst([variant(i) for i in range(12000, 15000)])) == 0
     after = rss_mb(proc.pid)
     assert after - before < 10, f"RSS grew from {before:.1f} MB to {after:.1f} MB"
 
