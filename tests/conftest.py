@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,9 +11,12 @@ from pathlib import Path
 import boto3
 import grpc
 import pytest
+from crossplane.function import logging as fnlog
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from moto import mock_aws
 
+from function import fn
 from function.render import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,10 +48,31 @@ def server_address(server) -> str:
 
 
 @pytest.fixture(scope="session")
-def stub(server_address: str) -> grpcv1.FunctionRunnerServiceStub:
+def grpc_stub(server_address: str) -> grpcv1.FunctionRunnerServiceStub:
+    """A client of the real gRPC server: for the reliability suite, render and a smoke test."""
     channel = grpc.insecure_channel(server_address)
     yield grpcv1.FunctionRunnerServiceStub(channel)
     channel.close()
+
+
+class InProcess:
+    """RunFunction called in-process, through the runner the server serves (its cache included),
+    without gRPC: table tests compare whole messages and need no server."""
+
+    def __init__(self) -> None:
+        self.runner = fn.FunctionRunner()
+        self.loop = asyncio.new_event_loop()
+
+    def RunFunction(self, req: fnv1.RunFunctionRequest, **_: object) -> fnv1.RunFunctionResponse:  # noqa: N802
+        return self.loop.run_until_complete(self.runner.RunFunction(req))
+
+
+@pytest.fixture(scope="session")
+def stub() -> InProcess:
+    fnlog.configure(fnlog.Level.INFO)
+    runner = InProcess()
+    yield runner
+    runner.loop.close()
 
 
 @pytest.fixture

@@ -34,6 +34,8 @@ from tests.helpers import (
 from tests.sqlprovider import provider_for
 from tests.sqlservers import mariadb, postgresql
 
+pytestmark = pytest.mark.sql
+
 VERSIONS = {"postgresql": "17.5", "mysql": "8.4.5", "mariadb": "11.4.5"}
 
 

@@ -17,6 +17,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from function import fn
 from function.render import free_port
 from tests import crds
 from tests.helpers import (
@@ -214,13 +215,13 @@ def with_secret(observed: dict[str, dict]) -> dict[str, dict[str, str]]:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
 @given(kind=st.sampled_from(KINDS), spec=specs, with_observed=st.booleans())
-def test_fuzzed_specs_never_break_the_function(stub, kind, spec, with_observed):
+def test_fuzzed_specs_never_break_the_function(grpc_stub, kind, spec, with_observed):
     xr = composite(kind, spec)
-    observed = settled(stub, kind) if with_observed else {}
+    observed = settled(grpc_stub, kind) if with_observed else {}
     connection = with_secret(observed)
-    first = stub.RunFunction(request(xr, observed, connection=connection))
+    first = grpc_stub.RunFunction(request(xr, observed, connection=connection))
     check_response(first, observed)
-    rsp = stub.RunFunction(
+    rsp = grpc_stub.RunFunction(
         request(xr, observed, required=required_for(first), connection=connection)
     )
     check_response(rsp, observed)
@@ -235,10 +236,10 @@ def test_fuzzed_specs_never_break_the_function(stub, kind, spec, with_observed):
     ),
     value=json_values,
 )
-def test_fuzzed_inputs_are_valid_or_fatal(stub, field, value):
+def test_fuzzed_inputs_are_valid_or_fatal(grpc_stub, field, value):
     inp = copy.deepcopy(EXAMPLE_INPUT)
     inp[field] = value
-    rsp = stub.RunFunction(
+    rsp = grpc_stub.RunFunction(
         request(
             composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"}),
             inp=inp,
@@ -251,13 +252,13 @@ def test_fuzzed_inputs_are_valid_or_fatal(stub, field, value):
         check_response(rsp, {})
 
 
-def test_debug_log_holds_no_secret(stub):
+def test_debug_log_holds_no_secret(grpc_stub):
     for kind, spec in VALID.items():
-        observed = settled(stub, kind)
+        observed = settled(grpc_stub, kind)
         xr = composite(kind, {**spec, "bogus": 1})  # a warning path as well as a composing one
         for x in (composite(kind, spec), xr):
-            first = stub.RunFunction(request(x, observed, connection=with_secret(observed)))
-            stub.RunFunction(
+            first = grpc_stub.RunFunction(request(x, observed, connection=with_secret(observed)))
+            grpc_stub.RunFunction(
                 request(x, observed, required=required_for(first), connection=with_secret(observed))
             )
     log = (ROOT / ".pytest-server.log").read_text()
@@ -272,6 +273,7 @@ def rss_mb(pid: int) -> float:
     raise AssertionError("no VmRSS")
 
 
+@pytest.mark.slow
 def test_load_32_clients_no_errors_no_memory_growth(server):
     proc, address = server
     base = request(
@@ -353,6 +355,7 @@ def _pki(d: Path, name: str, ca: str, ca_key: str, san: str | None = None) -> No
     )
 
 
+@pytest.mark.slow
 def test_mtls_refuses_clients_without_a_valid_certificate(tmp_path):
     d = tmp_path
     for ca in ("ca", "other-ca"):
@@ -397,3 +400,18 @@ def test_mtls_refuses_clients_without_a_valid_certificate(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_grpc_smoke(grpc_stub):
+    """The real server answers over gRPC exactly what the runner answers in-process."""
+    req = request(composite("PostgresqlInstance", VALID["PostgresqlInstance"]))
+    loop = asyncio.new_event_loop()
+    try:
+        in_process = loop.run_until_complete(fn.FunctionRunner().RunFunction(req))
+    finally:
+        loop.close()
+    over_grpc = grpc_stub.RunFunction(req)
+    assert over_grpc.SerializeToString(deterministic=True) == in_process.SerializeToString(
+        deterministic=True
+    )
+    assert "instance" in over_grpc.desired.resources

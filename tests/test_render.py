@@ -14,6 +14,8 @@ import pytest
 
 from tests.helpers import ROOT, load_yaml
 
+pytestmark = pytest.mark.slow
+
 EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if (p / "claim.yaml").exists())
 
 
