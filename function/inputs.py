@@ -21,6 +21,7 @@ Schedule = Literal["daily", "hourly", "none"]
 
 WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){1,2}$"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[a-zA-Z0-9-]+$"
 
 
 class _Strict(BaseModel):
@@ -129,8 +130,13 @@ class Input(_Strict):
     metadata: dict | None = None
     aws: Aws = Field(default_factory=Aws)
     network: Network = Field(default_factory=Network)
+    # AWS reports the key's ARN: an id or an alias here would be a permanent diff on a ForceNew
+    # field, and the provider would then refuse every later update of the instance.
     kmsKeyId: str | None = Field(
-        None, description="KMS key (ARN or id) for storage encryption; default: the AWS RDS key."
+        None,
+        pattern=KMS_KEY_ARN_PATTERN,
+        description="KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not a key id or "
+        "alias) for storage encryption; default: the AWS RDS key.",
     )
     secretNamespace: str = Field(
         "crossplane-system",
