@@ -6,10 +6,18 @@ The Input CRD under package/input/ is generated from these models (see generate.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal
 
 from google.protobuf import json_format, struct_pb2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from function import catalog
 
@@ -134,7 +142,7 @@ class Input(_Strict):
     # field, and the provider would then refuse every later update of the instance.
     kmsKeyId: str | None = Field(
         None,
-        pattern=KMS_KEY_ARN_PATTERN,
+        json_schema_extra={"pattern": KMS_KEY_ARN_PATTERN},
         description="KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not a key id or "
         "alias) for storage encryption; default: the AWS RDS key.",
     )
@@ -153,6 +161,16 @@ class Input(_Strict):
     backup: Backup = Field(default_factory=Backup)
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     catalog: CatalogInput = Field(default_factory=CatalogInput)
+
+    @field_validator("kmsKeyId")
+    @classmethod
+    def _kms_key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(KMS_KEY_ARN_PATTERN, value):
+            raise ValueError(
+                "must be the arn of a kms key, arn:aws:kms:<region>:<account>:key/<key id> (aws "
+                "reports the arn: a key id or an alias would lock every instance it encrypts)"
+            )
+        return value
 
 
 @functools.lru_cache(maxsize=64)
