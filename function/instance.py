@@ -391,8 +391,14 @@ def compose(
     if s.engine == "postgresql" and (
         r.observed.ready(PRIMARY) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
+        # A restored snapshot keeps its own master user, which AWS reports.
+        master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
         groups = sql.compose_groups(
-            r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier, MASTER_USERNAME
+            r.mode,
+            sql_provider_config_name(s.identifier),
+            s.db_name,
+            s.identifier,
+            master if isinstance(master, str) and master else MASTER_USERNAME,
         )
         for name, body in groups.items():
             resources.set_desired(rsp, name, body, r.observed.ready(name))
@@ -455,9 +461,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
-    # No crossplane.io/external-name: the provider owns it (the DBI resource id, which it writes
-    # back after every observe); forProvider.identifier names the database.
-    metadata: dict = {}
+    metadata = provider_external_name(r.observed.get(PRIMARY))
     if restore is not None:
         # The database, its encryption, key and master user come from the source: RDS ignores
         # DBName on a restore, and these are ForceNew fields, so composing other values would be
@@ -465,9 +469,9 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         for key in ("dbName", "storageEncrypted", "kmsKeyId", "username"):
             fp.pop(key, None)
         fp.update(restore.params)
-        metadata["annotations"] = {
-            RESTORE_SOURCE_ANNOTATION: json.dumps(restore.source, sort_keys=True)
-        }
+        metadata.setdefault("annotations", {})[RESTORE_SOURCE_ANNOTATION] = json.dumps(
+            restore.source, sort_keys=True
+        )
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
@@ -480,6 +484,27 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
             "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
         },
     }
+
+
+def provider_external_name(observed: dict | None) -> dict:
+    """Metadata naming the external resource the way the provider does, or nothing.
+
+    The provider owns an rds Instance's external name: the DBI resource id (upjet
+    IdentifierFromProvider), which it writes after creating and after every observe;
+    forProvider.identifier names the database. Composing anything else (the identifier, as
+    earlier versions did) makes an endless update loop (provider-upjet-aws#2232). Once AWS
+    reports the resource id, the function sends exactly that value: it never fights the
+    provider, and an instance composed by an earlier version keeps its name (server-side apply
+    would delete an annotation the function stopped sending, and the provider would then try
+    to create the database again).
+    """
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    rid = at.get("id") or at.get("resourceId")
+    return (
+        {"annotations": {"crossplane.io/external-name": rid}}
+        if isinstance(rid, str) and rid
+        else {}
+    )
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
@@ -509,9 +534,11 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
     }
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    metadata = provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
+        **({"metadata": metadata} if metadata else {}),
         "spec": {
             "forProvider": fp,
             "managementPolicies": list(MANAGEMENT_POLICIES),

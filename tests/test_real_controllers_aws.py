@@ -55,11 +55,12 @@ def run(stub, xr, observed=None, inp=None, pool=None) -> fnv1.RunFunctionRespons
 def available(body: dict, **at) -> dict:
     """A composed rds Instance once AWS created it: the provider rewrote its external name to the
     DBI resource id, and reports what AWS says."""
+    rid = resource_id(body)
     seen = observed_from(
         body,
         at_provider={
-            "id": "db-ABCDEFGHIJKLMNOP",
-            "resourceId": "db-ABCDEFGHIJKLMNOP",
+            "id": rid,
+            "resourceId": rid,
             "status": "available",
             "address": f"{body['spec']['forProvider']['identifier']}.x.rds.amazonaws.com",
             "arn": f"arn:aws:rds:{REGION}:{ACCOUNT}:db:{body['spec']['forProvider']['identifier']}",
@@ -67,8 +68,13 @@ def available(body: dict, **at) -> dict:
             **at,
         },
     )
-    seen["metadata"].setdefault("annotations", {})[EXTERNAL_NAME] = "db-ABCDEFGHIJKLMNOP"
+    seen["metadata"].setdefault("annotations", {})[EXTERNAL_NAME] = rid
     return seen
+
+
+def resource_id(body: dict) -> str:
+    """The DBI resource id AWS gives the instance (one per identifier here)."""
+    return "db-" + naming.digest(body["spec"]["forProvider"]["identifier"], length=20).upper()
 
 
 def settle(stub, xr, inp=None, rounds=3) -> tuple[dict, dict]:
@@ -113,42 +119,57 @@ HOURLY_CLUSTER = {
 # --- 1. external names ------------------------------------------------------------------------
 
 
+def external_name(body: dict) -> str | None:
+    return (body.get("metadata") or {}).get("annotations", {}).get(EXTERNAL_NAME)
+
+
 @pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
-def test_external_names_are_composed_only_where_the_function_names_the_resource(stub, namespaced):
-    observed, got = settle(stub, make("PostgresqlInstance", HOURLY_CLUSTER, namespaced))
-    restored = desired(
-        run(
-            stub,
-            make("Restore", {"backupRef": "pre-migration"}, namespaced),
-            pool=[backup_object(namespaced=namespaced)],
-        )
-    )
-    snap_xr = make("Backup", {"instanceRef": "orders"}, namespaced, name="pre-migration")
+def test_external_names_are_the_providers_on_instances_and_ours_where_we_name(stub, namespaced):
     inst_xr = make("PostgresqlInstance", HOURLY_CLUSTER, namespaced)
+    restore_xr = make("Restore", {"backupRef": "pre-migration"}, namespaced)
+    pool = [backup_object(namespaced=namespaced)]
+    fresh = {
+        **desired(run(stub, inst_xr)),
+        "restore": desired(run(stub, restore_xr, pool=pool))["instance"],
+    }
+    # Before AWS created them, the function names no rds Instance: the provider will.
+    assert {n: external_name(b) for n, b in fresh.items() if b["kind"] == "Instance"} == {
+        "instance": None,
+        "restore": None,
+    }
+
+    observed, got = settle(stub, inst_xr)
     inst_xr["status"] = {**status(run(stub, inst_xr, observed)), "conditions": [
         {"type": "Ready", "status": "True"}]}  # fmt: skip
-    snap = desired(run(stub, snap_xr, pool=[inst_xr]))
-    bodies = {**got, **{f"restore/{n}": b for n, b in restored.items()}, **snap}
+    snap_xr = make("Backup", {"instanceRef": "orders"}, namespaced, name="pre-migration")
+    bodies = {**got, **desired(run(stub, snap_xr, pool=[inst_xr]))}
     assert {"replica-2", "backup-vault", "backup-plan", "backup-selection", "snapshot"} <= set(
         bodies
     )
-    names = {}
-    for name, body in bodies.items():
-        names[name] = (body.get("metadata") or {}).get("annotations", {}).get(EXTERNAL_NAME)
-    # upjet: Instance, Plan and Selection are IdentifierFromProvider (the provider writes the
-    # name); Vault is NameAsIdentifier and Snapshot ParameterAsIdentifier (we choose them).
-    provider_named = {
-        n for n, b in bodies.items() if b["kind"] in ("Instance", "Plan", "Selection")
-    }
-    assert {n: names[n] for n in provider_named} == dict.fromkeys(provider_named)
+    names = {n: external_name(b) for n, b in bodies.items()}
+    # upjet: Instance is IdentifierFromProvider (the DBI resource id, which the provider writes
+    # and the function only repeats once AWS reports it); Plan and Selection too, before the
+    # provider names them; Vault is NameAsIdentifier and Snapshot ParameterAsIdentifier: ours.
+    instances = {n for n, b in bodies.items() if b["kind"] == "Instance"}
+    assert {n: names[n] for n in instances} == {n: resource_id(got[n]) for n in instances}
+    assert {names["backup-plan"], names["backup-selection"]} == {None}
     assert names["backup-vault"] == schedule.names(
         got["instance"]["spec"]["forProvider"]["identifier"]
     )
     assert names["snapshot"].startswith("team-a-pre-migration-")
+    # No loop: the next answer is the same.
+    assert desired(run(stub, inst_xr, observed)) == got
 
-    # The provider's rewrite of the external name is left alone: the next answer is the same.
-    again = desired(run(stub, make("PostgresqlInstance", HOURLY_CLUSTER, namespaced), observed))
-    assert again == got
+    # An instance composed by an earlier version carries its identifier as external name: it
+    # gets the provider's name, never loses it (server-side apply would delete it otherwise).
+    old = copy.deepcopy(observed)
+    for n in instances:
+        ident = old[n]["spec"]["forProvider"]["identifier"]
+        old[n]["metadata"]["annotations"][EXTERNAL_NAME] = ident
+    upgraded = desired(run(stub, inst_xr, old))
+    assert {n: external_name(upgraded[n]) for n in instances} == {
+        n: resource_id(got[n]) for n in instances
+    }
 
 
 # --- 2. late initialization -------------------------------------------------------------------
@@ -601,3 +622,14 @@ def test_refused_restore_is_reported_and_the_restore_time_can_change(stub):
     fp = desired(rsp)["instance"]["spec"]["forProvider"]
     assert fp["restoreToPointInTime"]["restoreTime"] == "2026-11-20T09:30:00Z"
     assert conditions(rsp)["SourceReady"].reason == "SourceAvailable"
+
+
+def test_restored_snapshot_keeps_its_master_user_for_the_group_roles(stub):
+    """A foreign snapshot (backupArn) has its own master user: the grants name the one AWS has."""
+    spec = {"backupArn": SNAPSHOT_ARN, "serviceInstanceType": "postgresql", "plan": "single-small",
+            "config": {"database": {"name": "orders"}}}  # fmt: skip
+    xr = make("Restore", spec)
+    body = desired(run(stub, xr))["instance"]
+    seen = available(body, username="postgres", allocatedStorage=100)
+    got = desired(run(stub, xr, {"instance": seen}))
+    assert got["sql-grant-master-rw"]["spec"]["forProvider"]["role"] == "postgres"
