@@ -121,6 +121,16 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                 "of the database in the snapshot",
             )
         )
+    if config.encryptedStorage is False:
+        # RDS restores a snapshot with the snapshot's encryption; it cannot decrypt on a restore.
+        problems.append(
+            Problem(
+                "spec.config.encryptedStorage",
+                "RestoreSourceInvalid",
+                f"cannot restore {r.described()}: spec.config.encryptedStorage false: a restore "
+                "keeps the encryption of its source; allowed: true or unset",
+            )
+        )
     if source.dbname and asked and asked != source.dbname:
         problems.append(
             Problem(

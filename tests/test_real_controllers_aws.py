@@ -346,9 +346,16 @@ def test_kms_key_arn_encrypts_new_instances_and_restores_take_the_snapshots(stub
             "snapshot's database whatever name is asked for; allowed: the name of the database "
             "in the snapshot",
         ),
+        (
+            "DecryptingRestore",
+            {"backupRef": "pre-migration", "config": {"encryptedStorage": False}},
+            [backup_object()],
+            'cannot restore Restore "orders": spec.config.encryptedStorage false: a restore keeps '
+            "the encryption of its source; allowed: true or unset",
+        ),
     ],
 )
-def test_restore_needs_the_name_of_the_database_in_the_snapshot(stub, case, spec, pool, message):
+def test_restore_refuses_what_the_snapshot_decides(stub, case, spec, pool, message):
     rsp = run(stub, make("Restore", spec), pool=pool)
     cond = conditions(rsp)["SpecValid"]
     assert (cond.status, cond.reason, cond.message) == (
