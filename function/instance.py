@@ -320,14 +320,16 @@ def resolve(
         _number(dig(observed, "status", "atProvider", "allocatedStorage")),
         _number(dig(observed, "spec", "forProvider", "allocatedStorage")),
     )
-    if have > storage:
+    # A restored instance has its snapshot's size: only a smaller size the developer asked for
+    # is worth a warning, not the plan's default.
+    if have > storage and (restore is None or asked_storage):
         conditions.warn(
             rsp,
             conditions.STORAGE_SHRINK_KEPT,
             f"{r.described()}: storage stays at {have} GiB, larger than the {storage} GiB asked "
             f'for by plan "{plan.name}" or spec.config.allocatedStorage; storage never shrinks',
         )
-        storage = have
+    storage = max(storage, have)
     if restore and restore.storage_from_snapshot and not asked_storage and not have:
         storage = 0  # not known before AWS restored the snapshot: RDS takes the snapshot's size
     # RDS wants the autoscaling ceiling at least 10% above the allocated size.
