@@ -9,7 +9,8 @@ Every condition type and reason the function emits, in one place (the README rep
 - CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished, SecretNameClash.
 - SnapshotReady (Backup): BackupPending, BackupCompleted.
 - SourceReady (Restore): SourceAvailable; waiting: RestoreSourceResolving, BackupNotFound,
-  BackupNotAvailable, SourceNotRestorableYet; refused: as SpecValid.
+  BackupNotAvailable, SourceNotRestorableYet; refused: as SpecValid, or RestoreRefused (AWS
+  refused the create; the developer may still change the spec).
 
 Warnings that block nothing: StorageShrinkKept, VersionNoLongerOffered, RestoreParametersFrozen.
 """

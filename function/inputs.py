@@ -6,10 +6,18 @@ The Input CRD under package/input/ is generated from these models (see generate.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Literal
 
 from google.protobuf import json_format, struct_pb2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from function import catalog
 
@@ -21,6 +29,7 @@ Schedule = Literal["daily", "hourly", "none"]
 
 WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){1,2}$"
+KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[a-zA-Z0-9-]+$"
 
 
 class _Strict(BaseModel):
@@ -129,8 +138,13 @@ class Input(_Strict):
     metadata: dict | None = None
     aws: Aws = Field(default_factory=Aws)
     network: Network = Field(default_factory=Network)
+    # AWS reports the key's ARN: an id or an alias here would be a permanent diff on a ForceNew
+    # field, and the provider would then refuse every later update of the instance.
     kmsKeyId: str | None = Field(
-        None, description="KMS key (ARN or id) for storage encryption; default: the AWS RDS key."
+        None,
+        json_schema_extra={"pattern": KMS_KEY_ARN_PATTERN},
+        description="KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>; not a key id or "
+        "alias) for storage encryption; default: the AWS RDS key.",
     )
     secretNamespace: str = Field(
         "crossplane-system",
@@ -147,6 +161,16 @@ class Input(_Strict):
     backup: Backup = Field(default_factory=Backup)
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     catalog: CatalogInput = Field(default_factory=CatalogInput)
+
+    @field_validator("kmsKeyId")
+    @classmethod
+    def _kms_key_arn(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(KMS_KEY_ARN_PATTERN, value):
+            raise ValueError(
+                "must be the arn of a kms key, arn:aws:kms:<region>:<account>:key/<key id> (aws "
+                "reports the arn: a key id or an alias would lock every instance it encrypts)"
+            )
+        return value
 
 
 @functools.lru_cache(maxsize=64)

@@ -31,6 +31,11 @@ ENGINE_OF_KIND = {
     "MariadbInstance": "mariadb",
 }
 PLATFORM_TAG_PREFIX = "klutch.io/"
+# Without LateInitialize the provider never copies what AWS reports (iops, storageThroughput,
+# parameterGroupName, ...) into forProvider: a late-initialized `iops: 3000` makes AWS refuse gp3
+# storage of 400 GiB or more (terraform-provider-aws#28382), and a late-initialized parameter group
+# of the old family is sent back after a major upgrade. The function owns every field it sets.
+MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,9 @@ class RestoreFrom:
     params: dict  # snapshotIdentifier, or restoreToPointInTime
     source: dict  # the Restore's status.source, kept on the instance as an annotation
     min_storage: int = 0  # a restore needs at least the source's storage
+    # A snapshot ARN does not tell its size: unless the developer gives one, RDS restores the
+    # snapshot's own size, which the function reads back once the instance exists.
+    storage_from_snapshot: bool = False
 
 
 RESTORE_SOURCE_ANNOTATION = "klutch.io/restore-source"
@@ -305,22 +313,25 @@ def resolve(
             f"{', '.join(cat.version_names(engine))}",
         )
 
-    storage = max(
-        (config and config.allocatedStorage) or plan.storageGiB, _restore_storage(restore)
-    )
+    asked_storage = config.allocatedStorage if config else None
+    storage = max(asked_storage or plan.storageGiB, _restore_storage(restore))
     # Never shrink: RDS cannot, and autoscaling may have grown the volume beyond the spec.
     have = max(
         _number(dig(observed, "status", "atProvider", "allocatedStorage")),
         _number(dig(observed, "spec", "forProvider", "allocatedStorage")),
     )
-    if have > storage:
+    # A restored instance has its snapshot's size: only a smaller size the developer asked for
+    # is worth a warning, not the plan's default.
+    if have > storage and (restore is None or asked_storage):
         conditions.warn(
             rsp,
             conditions.STORAGE_SHRINK_KEPT,
             f"{r.described()}: storage stays at {have} GiB, larger than the {storage} GiB asked "
             f'for by plan "{plan.name}" or spec.config.allocatedStorage; storage never shrinks',
         )
-        storage = have
+    storage = max(storage, have)
+    if restore and restore.storage_from_snapshot and not asked_storage and not have:
+        storage = 0  # not known before AWS restored the snapshot: RDS takes the snapshot's size
     # RDS wants the autoscaling ceiling at least 10% above the allocated size.
     max_storage = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
 
@@ -367,17 +378,29 @@ def compose(
 ) -> None:
     body = compose_instance(r, s, restore)
     resources.set_desired(rsp, PRIMARY, body, ready=r.observed.ready(PRIMARY))
+    # CreateDBInstanceReadReplica fails until the primary is available: compose replicas once it
+    # is (a replica that exists is kept whatever the primary's state).
+    primary_available = r.observed.ready(PRIMARY) or (
+        dig(r.observed.get(PRIMARY), "status", "atProvider", "status") == "available"
+    )
     for i in range(1, s.replicas + 1):
         name = f"{REPLICA_PREFIX}{i}"
-        resources.set_desired(rsp, name, compose_replica(r, s, i), r.observed.ready(name))
+        if primary_available or name in r.observed:
+            resources.set_desired(rsp, name, compose_replica(r, s, i), r.observed.ready(name))
     # A ProviderConfig has no Ready condition: it is usable as soon as it exists.
     resources.set_desired(rsp, SQL_PROVIDER_CONFIG, compose_sql_provider_config(r, s), True)
     # The group roles need a reachable server; once they exist they are kept whatever happens.
     if s.engine == "postgresql" and (
         r.observed.ready(PRIMARY) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
+        # A restored snapshot keeps its own master user, which AWS reports.
+        master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
         groups = sql.compose_groups(
-            r.mode, sql_provider_config_name(s.identifier), s.db_name, s.identifier, MASTER_USERNAME
+            r.mode,
+            sql_provider_config_name(s.identifier),
+            s.db_name,
+            s.identifier,
+            master if isinstance(master, str) and master else MASTER_USERNAME,
         )
         for name, body in groups.items():
             resources.set_desired(rsp, name, body, r.observed.ready(name))
@@ -409,7 +432,6 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         "username": MASTER_USERNAME,
         "autoGeneratePassword": True,
         "passwordSecretRef": m.secret_ref(master_password_secret(s.identifier), "password"),
-        "backupRetentionPeriod": s.backup.rds_retention,
         "copyTagsToSnapshot": True,
         "autoMinorVersionUpgrade": False,
         "allowMajorVersionUpgrade": s.major_upgrade,
@@ -422,37 +444,81 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
     }
     if s.version:
         fp["engineVersion"] = s.version
+    retention: dict = {"backupRetentionPeriod": s.backup.rds_retention}
     if s.backup.window:
-        fp["backupWindow"] = s.backup.window
+        retention["backupWindow"] = s.backup.window
+    spec: dict = {}
+    if backup_retention_owned_by_aws_backup(r, s):
+        # AWS Backup's continuous backup owns retention and window; RDS refuses any other value
+        # (terraform-provider-aws#33465). Set them at creation only: the provider uses
+        # initProvider for the create call and ignores it afterwards.
+        spec["initProvider"] = retention
+    else:
+        fp.update(retention)
+    if not s.storage:
+        del fp["allocatedStorage"], fp["maxAllocatedStorage"]
     if s.encrypted and inp.kmsKeyId:
         fp["kmsKeyId"] = inp.kmsKeyId
     if inp.network.dbSubnetGroupName:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
-    annotations = {"crossplane.io/external-name": s.identifier}
+    metadata = provider_external_name(r.observed.get(PRIMARY))
     if restore is not None:
-        # The database comes from the snapshot, with its own name; RDS ignores DBName here.
-        fp.pop("dbName")
+        # The database, its encryption, key and master user come from the source: RDS ignores
+        # DBName on a restore, and these are ForceNew fields, so composing other values would be
+        # a permanent replace diff that blocks every later update.
+        for key in ("dbName", "storageEncrypted", "kmsKeyId", "username"):
+            fp.pop(key, None)
         fp.update(restore.params)
-        annotations[RESTORE_SOURCE_ANNOTATION] = json.dumps(restore.source, sort_keys=True)
+        metadata.setdefault("annotations", {})[RESTORE_SOURCE_ANNOTATION] = json.dumps(
+            restore.source, sort_keys=True
+        )
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
-        "metadata": {"annotations": annotations},
+        **({"metadata": metadata} if metadata else {}),
         "spec": {
             "forProvider": fp,
+            **spec,
+            "managementPolicies": list(MANAGEMENT_POLICIES),
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
             "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
         },
     }
 
 
+def provider_external_name(observed: dict | None) -> dict:
+    """Metadata naming the external resource the way the provider does, or nothing.
+
+    The provider owns an rds Instance's external name: the DBI resource id (upjet
+    IdentifierFromProvider), which it writes after creating and after every observe;
+    forProvider.identifier names the database. Composing anything else (the identifier, as
+    earlier versions did) makes an endless update loop (provider-upjet-aws#2232). Once AWS
+    reports the resource id, the function sends exactly that value: it never fights the
+    provider, and an instance composed by an earlier version keeps its name (server-side apply
+    would delete an annotation the function stopped sending, and the provider would then try
+    to create the database again).
+    """
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    rid = at.get("id") or at.get("resourceId")
+    return (
+        {"annotations": {"crossplane.io/external-name": rid}}
+        if isinstance(rid, str) and rid
+        else {}
+    )
+
+
+def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
+    """While hourly, and until AWS Backup's selection of the instance is gone after leaving it."""
+    return s.backup.schedule == "hourly" or schedule.SELECTION in r.observed
+
+
 def compose_replica(r: Request, s: Settings, index: int) -> dict:
     inp, m = r.input, r.mode
     fp: dict = {
         "region": s.region,
-        "identifier": f"{s.identifier}-r{index}",
+        "identifier": naming.replica_identifier(s.identifier, index),
         "replicateSourceDb": s.identifier,
         "instanceClass": s.plan.instanceClass,
         "storageType": "gp3",
@@ -470,12 +536,14 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
     }
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    metadata = provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
-        "metadata": {"annotations": {"crossplane.io/external-name": fp["identifier"]}},
+        **({"metadata": metadata} if metadata else {}),
         "spec": {
             "forProvider": fp,
+            "managementPolicies": list(MANAGEMENT_POLICIES),
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
         },
     }
@@ -542,14 +610,28 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         or (s.version if s else None),
         "plan": s.plan.name if s else spec.get("plan"),
         "instanceClass": at.get("instanceClass") or (s.plan.instanceClass if s else None),
-        "allocatedStorage": _int_or_none(at.get("allocatedStorage")) or (s.storage if s else None),
+        "allocatedStorage": _int_or_none(at.get("allocatedStorage"))
+        or (_int_or_none(s.storage) if s else None),
         "multiAZ": at.get("multiAz") if "multiAz" in at else (s.multi_az if s else None),
         "replicas": s.replicas if s else None,
+        "replicaEndpoints": _replica_endpoints(r),
         "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
     }
     if s is not None:
         status["backup"] = schedule.status(s.backup, at.get("latestRestorableTime"))
     return status
+
+
+def _replica_endpoints(r: Request) -> list[str] | None:
+    """Hostnames of the read replicas AWS reports, in replica order."""
+    found = [
+        (int(name.removeprefix(REPLICA_PREFIX)), address)
+        for name in r.observed
+        if name.startswith(REPLICA_PREFIX) and name.removeprefix(REPLICA_PREFIX).isdigit()
+        for address in [dig(r.observed[name], "status", "atProvider", "address")]
+        if isinstance(address, str) and address
+    ]
+    return [address for _, address in sorted(found)] or None
 
 
 def _int_or_none(value: object) -> int | None:

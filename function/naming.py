@@ -27,6 +27,21 @@ def rds_identifier(namespace: str, name: str, *salt: str, limit: int = RDS_ID_MA
     return f"{head}-{suffix}"
 
 
+def replica_identifier(identifier: str, index: int) -> str:
+    """The identifier of read replica `index` of the primary `identifier`, at most 63 characters.
+
+    Short identifiers keep the plain `<identifier>-r<index>` (replicas that exist keep their name);
+    a long one drops characters of its readable head, never of its hash, so it stays distinct.
+    """
+    suffix = f"-r{index}"
+    plain = f"{identifier}{suffix}"
+    if len(plain) <= RDS_ID_MAX:
+        return plain
+    head, _, digest_part = identifier.rpartition("-")
+    head = head[: RDS_ID_MAX - len(suffix) - len(digest_part) - 1].rstrip("-")
+    return f"{head}-{digest_part}{suffix}"
+
+
 def final_snapshot_identifier(identifier: str, uid: str) -> str:
     """Unique per composite: a database re-created under the same name gets a new final snapshot."""
     return f"{identifier}-final-{digest(uid, length=8)}"

@@ -38,6 +38,7 @@ class Source:
     storage: int
     params: dict
     status: dict = field(default_factory=dict)  # status.source
+    storage_from_snapshot: bool = False  # a snapshot ARN does not tell its size
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
@@ -57,7 +58,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems)
 
     observed = r.observed.get(instance.PRIMARY)
-    if observed is not None:
+    if observed is not None and accepted(observed):
         source = frozen(observed)
         if source_changed(spec, source.status):
             conditions.warn(
@@ -79,7 +80,19 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                 return
             return _stop(r, rsp, [found])
         source = found
-    rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+    refusal = refused(observed) if observed is not None and not accepted(observed) else None
+    if refusal is None:
+        rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+    else:
+        # Nothing exists in AWS yet: the developer may change the spec (a later restoreTime, more
+        # storage), and the next create uses it. Only an accepted restore is frozen.
+        message = (
+            f"cannot restore {r.described()}: AWS refused to create the restored instance: "
+            f"{refusal}; fix the spec (for example spec.pointInTime.restoreTime) and the restore "
+            "is tried again"
+        )
+        rsp.conditions.append(conditions.condition(SOURCE_READY, False, RESTORE_REFUSED, message))
+        conditions.warn(rsp, RESTORE_REFUSED, message)
 
     problems = []
     if spec.serviceInstanceType and spec.serviceInstanceType != source.engine:
@@ -94,6 +107,30 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         )
     config = spec.config or InstanceConfig()
     asked = config.database.name if config.database else None
+    if not source.dbname and not asked:
+        # RDS ignores DBName on a snapshot restore: the database is the one inside the snapshot,
+        # and bindings must get credentials for a database that exists.
+        where = "spec.backupArn" if spec.backupArn else "the source"
+        problems.append(
+            Problem(
+                "spec.config.database.name",
+                "RestoreSourceInvalid",
+                f"cannot restore {r.described()}: spec.config.database.name is required: "
+                f"{where} does not tell the name of the database inside the snapshot, and RDS "
+                "restores the snapshot's database whatever name is asked for; allowed: the name "
+                "of the database in the snapshot",
+            )
+        )
+    if config.encryptedStorage is False:
+        # RDS restores a snapshot with the snapshot's encryption; it cannot decrypt on a restore.
+        problems.append(
+            Problem(
+                "spec.config.encryptedStorage",
+                "RestoreSourceInvalid",
+                f"cannot restore {r.described()}: spec.config.encryptedStorage false: a restore "
+                "keeps the encryption of its source; allowed: true or unset",
+            )
+        )
     if source.dbname and asked and asked != source.dbname:
         problems.append(
             Problem(
@@ -125,6 +162,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         params=source.params,
         source={**source.status, "dbname": dbname},
         min_storage=source.storage,
+        storage_from_snapshot=source.storage_from_snapshot,
     )
     settings = instance.reconcile(
         r, rsp, source.engine, inst_spec if not problems else None, problems, restore
@@ -282,6 +320,7 @@ def _from_arn(r: Request, spec: RestoreSpec, arn: str) -> Source | Problem:
         storage=0,
         params={"snapshotIdentifier": arn},
         status={"backupArn": arn},
+        storage_from_snapshot=True,
     )
 
 
@@ -360,6 +399,28 @@ def _from_point_in_time(
         params={"restoreToPointInTime": params},
         status=status,
     )
+
+
+RESTORE_REFUSED = "RestoreRefused"
+
+
+def accepted(observed: dict) -> bool:
+    """AWS accepted the restore: the new instance exists and has its DBI resource id."""
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    return bool(at.get("resourceId") or at.get("id") or at.get("arn"))
+
+
+def refused(observed: dict) -> str | None:
+    """The provider's message when its create call failed (before AWS accepted the restore)."""
+    for c in dig(observed, "status", "conditions", default=[]) or []:
+        if not isinstance(c, dict) or c.get("status") != "False":
+            continue
+        if (c.get("type"), c.get("reason")) in (
+            ("Synced", "ReconcileError"),
+            ("LastAsyncOperation", "ApplyFailure"),
+        ) and c.get("message"):
+            return str(c["message"])
+    return None
 
 
 def frozen(observed: dict) -> Source:

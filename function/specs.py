@@ -125,6 +125,9 @@ class InstanceStatus(BaseModel):
     allocatedStorage: int | None = None
     multiAZ: bool | None = None
     replicas: int | None = None
+    replicaEndpoints: list[str] | None = Field(
+        None, description="Hostnames of the read replicas, in order, once AWS reports them."
+    )
     sqlProviderConfig: str | None = Field(
         None, description="The SQL provider's ProviderConfig for this instance's bindings."
     )

@@ -7,6 +7,7 @@ a new field cannot slip through without being checked against botocore's service
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import botocore.session
@@ -65,6 +66,10 @@ MODIFY = {
     "autoMinorVersionUpgrade": "AutoMinorVersionUpgrade",
     "copyTagsToSnapshot": "CopyTagsToSnapshot",
     "storageType": "StorageType",
+    # What late initialization copies into forProvider (they never come from the function).
+    "iops": "Iops",
+    "storageThroughput": "StorageThroughput",
+    "parameterGroupName": "DBParameterGroupName",
 }
 DELETE = {
     "identifier": "DBInstanceIdentifier",
@@ -246,3 +251,77 @@ def backup_selection_call(fp: dict, plan_id: str) -> dict:
         },
     }
     return _validated_backup("CreateBackupSelection", params)
+
+
+# --- what the provider does beside the function, and AWS rules moto does not know -----------------
+
+# Fields AWS reports that upjet copies into an unset forProvider field on late initialization
+# (apis/cluster/rds/v1beta3/zz_instance_terraformed.go skips only AvailabilityZone and DBName).
+LATE_INITIALIZED = ("iops", "storageThroughput", "parameterGroupName")
+
+
+def late_initializes(body: dict) -> bool:
+    policies = body["spec"].get("managementPolicies", ["*"])  # the CRD's default is ["*"]
+    return "*" in policies or "LateInitialize" in policies
+
+
+def observe(body: dict, reported: dict) -> dict:
+    """The managed resource after the provider observed AWS: late initialization, when the
+    management policies allow it, fills unset forProvider fields with what AWS reports."""
+    seen = copy.deepcopy(body)
+    if late_initializes(body):
+        fp = seen["spec"]["forProvider"]
+        for key in LATE_INITIALIZED:
+            if key in reported and key not in fp:
+                fp[key] = reported[key]
+    return seen
+
+
+def applied_spec(desired: dict, observed: dict) -> dict:
+    """forProvider after Crossplane's server-side apply: late-initialized fields belong to the
+    provider and stay unless the function sets them; everything else is the function's."""
+    kept = {
+        k: v
+        for k, v in observed["spec"]["forProvider"].items()
+        if k in LATE_INITIALIZED and k not in desired["spec"]["forProvider"]
+    }
+    return {**kept, **desired["spec"]["forProvider"]}
+
+
+def parameter_group_family(engine: str, version: str) -> str:
+    parts = version.split(".")
+    return f"{engine}{parts[0]}" if engine == "postgres" else f"{engine}{parts[0]}.{parts[1]}"
+
+
+def refusal(params: dict, db: dict, aws_backup_retention: int | None = None) -> str | None:
+    """What AWS refuses in a ModifyDBInstance that moto accepts; None when AWS accepts it.
+
+    `db` is the instance as DescribeDBInstances reports it; `aws_backup_retention` the retention
+    AWS Backup's continuous backup holds the instance at, if any.
+    """
+    engine = db["Engine"]
+    storage = params.get("AllocatedStorage", db["AllocatedStorage"])
+    storage_type = params.get("StorageType", db.get("StorageType"))
+    iops = params.get("Iops")
+    # gp3 of 400 GiB or more has a 12000 baseline: a stale 3000 is refused
+    # (terraform-provider-aws#28382).
+    if storage_type == "gp3" and storage >= 400 and iops is not None and iops < 12000:
+        return f"Invalid iops value for engine name {engine} and storage type gp3: {iops}"
+    group = params.get("DBParameterGroupName")
+    version = params.get("EngineVersion", db["EngineVersion"])
+    if group and group.startswith("default."):
+        have, want = group.removeprefix("default."), parameter_group_family(engine, version)
+        if have != want:
+            return (
+                f"The parameter group {group} with DBParameterGroupFamily {have} can't be used "
+                f"for this instance. Use a parameter group with DBParameterGroupFamily {want}."
+            )
+    retention = params.get("BackupRetentionPeriod")
+    if aws_backup_retention is not None and retention not in (None, aws_backup_retention):
+        # provider-aws#1356, terraform-provider-aws#33465
+        return (
+            "The specified DB instance is associated with an AWS Backup resource that manages "
+            "the backup retention period. Specify the backup retention period only with the "
+            f"current value ({aws_backup_retention})."
+        )
+    return None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests import aws
-from tests.helpers import KIND_OF_ENGINE, composite, desired, request
+from tests.helpers import KIND_OF_ENGINE, composite, desired, observed_from, request
 
 REGION = "eu-central-1"
 VERSIONS = {"postgresql": "17.5", "mysql": "8.4.5", "mariadb": "11.4.5"}
@@ -13,6 +13,12 @@ VERSIONS = {"postgresql": "17.5", "mysql": "8.4.5", "mariadb": "11.4.5"}
 
 def compose(stub, engine, spec, observed=None):
     return desired(stub.RunFunction(request(composite(KIND_OF_ENGINE[engine], spec), observed)))
+
+
+def compose_available(stub, engine, spec):
+    """Composed once the primary is available (replicas wait for it)."""
+    first = compose(stub, engine, spec)
+    return compose(stub, engine, spec, {"instance": observed_from(first["instance"])})
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql", "mariadb"])
@@ -23,7 +29,7 @@ def test_instance_is_a_valid_create_call_that_moto_accepts(stub, rds, engine, pl
         "plan": plan,
         "backup": {"retentionDays": 10, "window": "02:00-03:00"},
     }
-    got = compose(stub, engine, spec)
+    got = compose_available(stub, engine, spec)
     fp = got["instance"]["spec"]["forProvider"]
     call = aws.create_call(fp, password="generated-by-the-provider")
     db = rds.create_db_instance(**call)["DBInstance"]

@@ -367,7 +367,8 @@ def test_restore_parameters_are_frozen_once_the_instance_exists(stub):
     inst, _ = provisioned(stub)
     spec = {"pointInTime": {"instanceRef": "orders", "restoreTime": "2026-11-20T09:30:00Z"}}
     first = desired(call(stub, restore_xr(spec), [inst]))
-    observed = {n: observed_from(b) for n, b in first.items()}
+    # AWS accepted the restore: the new instance has its DBI resource id.
+    observed = {n: observed_from(b, at_provider={"resourceId": "db-ABC"}) for n, b in first.items()}
     # Weeks later the window has moved past the restore time, and the source is gone.
     later = call(stub, restore_xr(spec), [], observed)
     assert {n: desired(later)[n]["spec"] for n in first} == {n: b["spec"] for n, b in first.items()}
@@ -441,6 +442,7 @@ def test_backup_and_restore_lifecycle_on_moto(stub, rds):
                 "backupArn": made["DBSnapshotArn"],
                 "serviceInstanceType": "postgresql",
                 "plan": "single-small",
+                "config": {"database": {"name": "app"}},
             },
         ),
         ("pitr", {"pointInTime": {"instanceRef": "orders", "useLatestRestorableTime": True}}),

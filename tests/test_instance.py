@@ -47,11 +47,15 @@ def run(stub, xr, observed=None, inp=None) -> fnv1.RunFunctionResponse:
 )
 def test_every_engine_and_plan_composes_schema_valid_resources(stub, engine, plan):
     xr = composite(KIND_OF_ENGINE[engine], {"serviceVersion": LATEST[engine], "plan": plan})
-    rsp = run(stub, xr)
+    first = desired(run(stub, xr))
+    assert not [n for n in first if n.startswith("replica-")], "replicas wait for the primary"
+    # Once the primary is available, its replicas are composed.
+    rsp = run(stub, xr, {"instance": observed_from(first["instance"])})
     assert not [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL], rsp.results
     got = desired(rsp)
     replicas = 1 if plan.startswith("cluster-") else 0
-    assert sorted(got) == sorted(
+    aws_and_config = [n for n in got if n == "sql-providerconfig" or not n.startswith("sql-")]
+    assert sorted(aws_and_config) == sorted(
         ["instance", "sql-providerconfig"] + [f"replica-{i}" for i in range(1, replicas + 1)]
     )
     for body in got.values():
@@ -113,7 +117,8 @@ def test_full_klutch_example_is_composed_as_asked(stub):
         },
         "backup": {"schedule": "daily", "retentionDays": 14, "window": "01:00-02:00"},
     }
-    rsp = run(stub, composite("PostgresqlInstance", spec))
+    xr = composite("PostgresqlInstance", spec)
+    rsp = run(stub, xr, {"instance": observed_from(desired(run(stub, xr))["instance"])})
     got = desired(rsp)
     fp = got["instance"]["spec"]["forProvider"]
     assert fp["region"] == "eu-west-1"
@@ -555,7 +560,9 @@ def test_hourly_schedule_composes_aws_backup_plan_vault_and_selection(stub):
     sel = got["backup-selection"]["spec"]["forProvider"]
     assert sel["resources"] == ["arn:aws:rds:eu-central-1:123456789012:db:x"]
     assert sel["iamRoleArn"] == EXAMPLE_INPUT["backup"]["hourly"]["iamRoleArn"]
-    assert got["instance"]["spec"]["forProvider"]["backupRetentionPeriod"] == 14
+    # AWS Backup's continuous backup owns the retention: set at creation only.
+    assert got["instance"]["spec"]["initProvider"]["backupRetentionPeriod"] == 14
+    assert "backupRetentionPeriod" not in got["instance"]["spec"]["forProvider"]
 
 
 # --- input, routing, determinism -----------------------------------------------------------------
