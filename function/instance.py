@@ -522,12 +522,18 @@ _MYSQL_TLS = {
 
 
 def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
-    """Status from what AWS reports; where nothing is observed yet, from what was asked for."""
+    """Status from what AWS reports; where nothing is observed yet, from what is being composed.
+
+    Without settings (the spec was refused) every fact comes from what runs, never from the
+    refused spec: Backups and Restores taken meanwhile read these facts. Status is server-side
+    applied, so a field left out here would vanish from the object.
+    """
     observed = r.observed.get(PRIMARY)
     at = dig(observed, "status", "atProvider", default={}) or {}
     fp = dig(observed, "spec", "forProvider", default={}) or {}
-    spec = r.spec
+    tags = fp.get("tags") or {}
     identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
+    replicas = sum(1 for n in r.observed if n.startswith(REPLICA_PREFIX))
     status: dict = {
         "phase": at.get("status"),
         "endpoint": at.get("address"),
@@ -540,16 +546,36 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "version": at.get("engineVersionActual")
         or fp.get("engineVersion")
         or (s.version if s else None),
-        "plan": s.plan.name if s else spec.get("plan"),
-        "instanceClass": at.get("instanceClass") or (s.plan.instanceClass if s else None),
-        "allocatedStorage": _int_or_none(at.get("allocatedStorage")) or (s.storage if s else None),
-        "multiAZ": at.get("multiAz") if "multiAz" in at else (s.multi_az if s else None),
-        "replicas": s.replicas if s else None,
+        "plan": s.plan.name if s else tags.get("klutch.io/plan"),
+        "instanceClass": at.get("instanceClass")
+        or (s.plan.instanceClass if s else fp.get("instanceClass")),
+        "allocatedStorage": _int_or_none(at.get("allocatedStorage"))
+        or (s.storage if s else _int_or_none(fp.get("allocatedStorage"))),
+        "multiAZ": at.get("multiAz")
+        if "multiAz" in at
+        else (s.multi_az if s else fp.get("multiAz")),
+        "replicas": s.replicas if s else (replicas if observed is not None else None),
         "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
     }
-    if s is not None:
-        status["backup"] = schedule.status(s.backup, at.get("latestRestorableTime"))
+    running = s.backup if s else _running_schedule(r, observed)
+    if running is not None:
+        status["backup"] = schedule.status(running, at.get("latestRestorableTime"))
     return status
+
+
+def _running_schedule(r: Request, observed: dict | None) -> schedule.Schedule | None:
+    """The backup schedule the observed resources carry out (None before anything exists)."""
+    if observed is None:
+        return None
+    fp = dig(observed, "spec", "forProvider", default={}) or {}
+    init = dig(observed, "spec", "initProvider", default={}) or {}
+    retention = _number(fp.get("backupRetentionPeriod", init.get("backupRetentionPeriod")))
+    window = fp.get("backupWindow") or init.get("backupWindow")
+    rules = dig(r.observed.get(schedule.PLAN), "spec", "forProvider", "rule", default=[]) or []
+    if rules:
+        days = _number(dig(rules[0], "lifecycle", "deleteAfter")) or retention
+        return schedule.Schedule("hourly", days, window)
+    return schedule.Schedule("daily" if retention else "none", retention, window)
 
 
 def _int_or_none(value: object) -> int | None:

@@ -22,13 +22,14 @@ INSTANCE_KINDS = {
 RESTORE = "Restore"
 ENGINE_OF_KIND = {v: k for k, v in INSTANCE_KINDS.items()}
 
-INSTANCE_READY = "InstanceReady"
 # Reasons of the InstanceReady condition.
 PENDING = "InstanceResolving"
 NOT_FOUND = "InstanceNotFound"
 NOT_READY = "InstanceNotReady"
 MISMATCH = "InstanceTypeMismatch"
 AMBIGUOUS = "InstanceAmbiguous"
+# Reasons that only wait: nothing to change in the spec.
+WAITING = {PENDING, NOT_FOUND, NOT_READY}
 
 
 @dataclass(frozen=True)

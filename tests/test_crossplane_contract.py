@@ -7,8 +7,11 @@ from __future__ import annotations
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function import conditions as fnconditions
 from function import xrds
 from tests import crds
+from tests import test_backup_restore as tbr
+from tests import test_binding as tb
 from tests.helpers import composite, conditions, desired, observed_from, request
 from tests.test_instance import existing
 
@@ -141,3 +144,138 @@ def test_kept_resources_carry_only_the_functions_metadata(stub):
         assert body["metadata"] == _own(observed[name]), name
         assert body["spec"] == observed[name]["spec"], name
         assert "status" not in body, name
+
+
+# --- item 11: every answer carries every condition type its kind owns -------------------------
+
+T, F, U = fnv1.STATUS_CONDITION_TRUE, fnv1.STATUS_CONDITION_FALSE, fnv1.STATUS_CONDITION_UNKNOWN
+
+
+def _secret_observed(stub) -> dict:
+    """A binding whose Secret exists: what Crossplane observes after the published path."""
+    xr = tb.binding({"instanceRef": "orders"})
+    first = tb.call(stub, xr, [tb.READY_PG])
+    observed = {n: observed_from(b) for n, b in desired(first).items()}
+    published = tb.call(stub, xr, [tb.READY_PG], observed, connection={"user": tb.DETAILS})
+    observed = {n: observed_from(b) for n, b in desired(published).items()}
+    assert "secret" in observed
+    return observed
+
+
+def _binding(stub, spec, pool, observed=None, connection=None):
+    return tb.call(stub, tb.binding(spec), pool, observed, connection)
+
+
+def _snapshot_observed(stub) -> dict:
+    inst, _ = tbr.provisioned(stub)
+    snap = desired(tbr.call(stub, tbr.backup_xr(), [inst]))["snapshot"]
+    seen = observed_from(snap, at_provider={"status": "available", "engineVersion": "17.5"})
+    return {"snapshot": seen}
+
+
+def _restored_observed(stub) -> dict:
+    xr = tbr.restore_xr({"backupRef": "pre-migration"})
+    first = tbr.call(stub, xr, [tbr.backup_object()])
+    return {n: observed_from(b, at_provider={"status": "available"}) for n, b in desired(first).items()}
+
+
+RUNNING = {"serviceVersion": "17.5", "plan": "single-small"}
+AMBIGUOUS_RESTORE = {
+    **composite("Restore", {"backupRef": "b"}, name="orders"),
+    "status": {**tb.READY_PG["status"], "engine": "postgresql"},
+}
+
+
+def _paths():
+    """(case, kind, answer(stub), {owned type: (status, reason)}) for every path of every kind."""
+    pg = "PostgresqlInstance"
+    return [
+        ("InstanceCreated", pg, lambda s: run(s, composite(pg, RUNNING)), {"SpecValid": (T, "SpecAccepted")}),
+        ("InstanceSpecInvalid", pg, lambda s: run(s, composite(pg, {"plan": 5})), {"SpecValid": (F, "SpecInvalid")}),
+        ("InstanceEditRefused", pg, lambda s: run(s, composite(pg, _instance("17.6")), existing(s)),
+         {"SpecValid": (F, "VersionNotOffered")}),
+        ("InstanceEditFixed", pg, lambda s: run(s, composite(pg, RUNNING), existing(s)),
+         {"SpecValid": (T, "SpecAccepted")}),
+        ("MysqlSpecInvalid", "MysqlInstance", lambda s: run(s, composite("MysqlInstance", {})),
+         {"SpecValid": (F, "SpecInvalid")}),
+        ("MariadbCreated", "MariadbInstance",
+         lambda s: run(s, composite("MariadbInstance", {"serviceVersion": "11.4.5", "plan": "single-small"})),
+         {"SpecValid": (T, "SpecAccepted")}),
+        ("BindingSpecInvalid", "ServiceBinding", lambda s: _binding(s, {"instanceRef": "orders", "role": "admin"}, [tb.READY_PG]),
+         {"SpecValid": (F, "SpecInvalid"), "InstanceReady": (U, "NotChecked"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingResolving", "ServiceBinding", lambda s: s.RunFunction(request(tb.binding({"instanceRef": "orders"}))),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (F, "InstanceResolving"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingInstanceNotFound", "ServiceBinding", lambda s: _binding(s, {"instanceRef": "nothing"}, [tb.READY_PG]),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (F, "InstanceNotFound"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingInstanceNotReady", "ServiceBinding", lambda s: _binding(s, {"instanceRef": "shop"}, [tb.UNREADY_MYSQL]),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (F, "InstanceNotReady"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingTypeMismatch", "ServiceBinding",
+         lambda s: _binding(s, {"instanceRef": "orders", "serviceInstanceType": "mysql"}, [tb.READY_PG]),
+         {"SpecValid": (F, "InstanceTypeMismatch"), "InstanceReady": (F, "InstanceTypeMismatch"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingAmbiguous", "ServiceBinding", lambda s: _binding(s, {"instanceRef": "orders"}, [tb.READY_PG, AMBIGUOUS_RESTORE]),
+         {"SpecValid": (F, "InstanceAmbiguous"), "InstanceReady": (F, "InstanceAmbiguous"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingCredentialsPending", "ServiceBinding", lambda s: _binding(s, {"instanceRef": "orders"}, [tb.READY_PG]),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (T, "InstanceAvailable"), "CredentialsReady": (F, "CredentialsPending")}),
+        ("BindingPublished", "ServiceBinding",
+         lambda s: _binding(s, {"instanceRef": "orders"}, [tb.READY_PG], _secret_observed(s), {"user": tb.DETAILS}),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (T, "InstanceAvailable"), "CredentialsReady": (T, "CredentialsPublished")}),
+        ("BindingRoleChangeRefused", "ServiceBinding",
+         lambda s: _binding(s, {"instanceRef": "orders", "role": "readOnly"}, [tb.READY_PG], _secret_observed(s), {"user": tb.DETAILS}),
+         {"SpecValid": (F, "ImmutableFieldChanged"), "InstanceReady": (T, "InstanceAvailable"), "CredentialsReady": (T, "CredentialsPublished")}),
+        ("BindingInstanceGoneUnready", "ServiceBinding",
+         lambda s: _binding(s, {"instanceRef": "orders"}, [], _secret_observed(s), {"user": tb.DETAILS}),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (F, "InstanceNotFound"), "CredentialsReady": (T, "CredentialsPublished")}),
+        ("BackupSpecInvalid", "Backup", lambda s: tbr.call(s, tbr.backup_xr({"instanceRef": 5}), []),
+         {"SpecValid": (F, "SpecInvalid"), "InstanceReady": (U, "NotChecked"), "SnapshotReady": (F, "BackupPending")}),
+        ("BackupSpecInvalidSnapshotExists", "Backup",
+         lambda s: tbr.call(s, tbr.backup_xr({"instanceRef": "orders", "deletionPolicy": "Keep"}), [], _snapshot_observed(s)),
+         {"SpecValid": (F, "SpecInvalid"), "InstanceReady": (U, "InstanceNotNeeded"), "SnapshotReady": (T, "BackupCompleted")}),
+        ("BackupWaiting", "Backup", lambda s: tbr.call(s, tbr.backup_xr(), []),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (F, "InstanceNotFound"), "SnapshotReady": (F, "BackupPending")}),
+        ("BackupAmbiguous", "Backup", lambda s: tbr.call(s, tbr.backup_xr(), [tb.READY_PG, AMBIGUOUS_RESTORE]),
+         {"SpecValid": (F, "InstanceAmbiguous"), "InstanceReady": (F, "InstanceAmbiguous"), "SnapshotReady": (F, "BackupPending")}),
+        ("BackupComposed", "Backup", lambda s: tbr.call(s, tbr.backup_xr(), [tbr.provisioned(s)[0]]),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (T, "InstanceAvailable"), "SnapshotReady": (F, "BackupPending")}),
+        ("BackupDone", "Backup", lambda s: tbr.call(s, tbr.backup_xr(), [], _snapshot_observed(s)),
+         {"SpecValid": (T, "SpecAccepted"), "InstanceReady": (U, "InstanceNotNeeded"), "SnapshotReady": (T, "BackupCompleted")}),
+        ("BackupRetargetRefused", "Backup", lambda s: tbr.call(s, tbr.backup_xr({"instanceRef": "x"}), [], _snapshot_observed(s)),
+         {"SpecValid": (F, "ImmutableFieldChanged"), "InstanceReady": (U, "InstanceNotNeeded"), "SnapshotReady": (T, "BackupCompleted")}),
+        ("RestoreSpecInvalid", "Restore", lambda s: tbr.call(s, tbr.restore_xr({"backupRef": 5}), []),
+         {"SpecValid": (F, "SpecInvalid"), "SourceReady": (U, "NotChecked")}),
+        ("RestoreNoSource", "Restore", lambda s: tbr.call(s, tbr.restore_xr({}), []),
+         {"SpecValid": (F, "RestoreSourceInvalid"), "SourceReady": (U, "NotChecked")}),
+        ("RestoreWaiting", "Restore", lambda s: tbr.call(s, tbr.restore_xr({"backupRef": "pre-migration"}), []),
+         {"SpecValid": (U, "SourcePending"), "SourceReady": (F, "BackupNotFound")}),
+        ("RestoreSourceRefused", "Restore",
+         lambda s: tbr.call(s, tbr.restore_xr({"backupRef": "pre-migration"}), [tbr.backup_object(region="us-east-1")]),
+         {"SpecValid": (F, "RestoreRegionMismatch"), "SourceReady": (F, "RestoreRegionMismatch")}),
+        ("RestoreComposed", "Restore", lambda s: tbr.call(s, tbr.restore_xr({"backupRef": "pre-migration"}), [tbr.backup_object()]),
+         {"SpecValid": (T, "SpecAccepted"), "SourceReady": (T, "SourceAvailable")}),
+        ("RestoreCreatedSpecRefused", "Restore",
+         lambda s: tbr.call(s, tbr.restore_xr({"backupRef": "pre-migration", "plan": "huge"}), [], _restored_observed(s)),
+         {"SpecValid": (F, "PlanNotOffered"), "SourceReady": (T, "SourceAvailable")}),
+        ("RestoreCreatedSpecInvalid", "Restore",
+         lambda s: tbr.call(s, tbr.restore_xr({"backupRef": "pre-migration", "plan": 5}), [], _restored_observed(s)),
+         {"SpecValid": (F, "SpecInvalid"), "SourceReady": (T, "SourceAvailable")}),
+    ]  # fmt: skip
+
+
+PATHS = _paths()
+
+
+@pytest.mark.parametrize("case", PATHS, ids=[c[0] for c in PATHS])
+def test_every_answer_carries_every_owned_condition_once(stub, case):
+    name, kind, answer, want = case
+    rsp = answer(stub)
+    assert not [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL], name
+    types = [c.type for c in rsp.conditions]
+    assert sorted(types) == sorted(fnconditions.OWNED[kind]), f"{name}: {types}"
+    got = {c.type: (c.status, c.reason) for c in rsp.conditions}
+    assert got == want, name
+    assert all(c.target == fnv1.TARGET_COMPOSITE_AND_CLAIM for c in rsp.conditions)
+
+
+def test_owned_table_covers_every_routed_kind():
+    from function import fn
+
+    assert sorted(fnconditions.OWNED) == sorted(fn.ROUTES)
