@@ -176,7 +176,9 @@ def _snapshot_observed(stub) -> dict:
 def _restored_observed(stub) -> dict:
     xr = tbr.restore_xr({"backupRef": "pre-migration"})
     first = tbr.call(stub, xr, [tbr.backup_object()])
-    return {n: observed_from(b, at_provider={"status": "available"}) for n, b in desired(first).items()}
+    return {
+        n: observed_from(b, at_provider={"status": "available"}) for n, b in desired(first).items()
+    }
 
 
 RUNNING = {"serviceVersion": "17.5", "plan": "single-small"}
