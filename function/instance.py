@@ -538,7 +538,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "phase": at.get("status"),
         "endpoint": at.get("address"),
         "port": _int_or_none(at.get("port")),
-        "dbname": fp.get("dbName") or (s.db_name if s else None),
+        "dbname": fp.get("dbName") or _restored_dbname(observed) or (s.db_name if s else None),
         "identifier": identifier,
         "region": fp.get("region") or (s.region if s else None),
         "arn": at.get("arn"),
@@ -561,6 +561,18 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
     if running is not None:
         status["backup"] = schedule.status(running, at.get("latestRestorableTime"))
     return status
+
+
+def _restored_dbname(observed: dict | None) -> str | None:
+    """A restored instance has no dbName (the snapshot's database): its Restore recorded it."""
+    recorded = dig(observed, "metadata", "annotations", RESTORE_SOURCE_ANNOTATION)
+    if not isinstance(recorded, str):
+        return None
+    try:
+        dbname = json.loads(recorded).get("dbname")
+    except (ValueError, AttributeError):
+        return None
+    return dbname if isinstance(dbname, str) else None
 
 
 def _running_schedule(r: Request, observed: dict | None) -> schedule.Schedule | None:

@@ -12,7 +12,7 @@ from function import xrds
 from tests import crds
 from tests import test_backup_restore as tbr
 from tests import test_binding as tb
-from tests.helpers import composite, conditions, desired, observed_from, request
+from tests.helpers import composite, conditions, desired, observed_from, request, status
 from tests.test_instance import existing
 
 
@@ -158,7 +158,7 @@ def _secret_observed(stub) -> dict:
     observed = {n: observed_from(b) for n, b in desired(first).items()}
     published = tb.call(stub, xr, [tb.READY_PG], observed, connection={"user": tb.DETAILS})
     observed = {n: observed_from(b) for n, b in desired(published).items()}
-    assert "secret" in observed
+    observed["secret"]["metadata"]["name"] = "app-creds"  # the function names the Secret
     return observed
 
 
@@ -281,3 +281,75 @@ def test_owned_table_covers_every_routed_kind():
     from function import fn
 
     assert sorted(fnconditions.OWNED) == sorted(fn.ROUTES)
+
+
+# --- item 12: status is whole on every path, and tells what runs ------------------------------
+
+CLUSTER = {"serviceVersion": "17.5", "plan": "cluster-small",
+           "config": {"compute": {"replicas": {"count": 1}}}, "backup": {"retentionDays": 7}}  # fmt: skip
+HOURLY = {"serviceVersion": "17.5", "plan": "single-small",
+          "backup": {"schedule": "hourly", "retentionDays": 3}}  # fmt: skip
+# (case, running spec, refused edit): the refused edit's status is the running database's.
+REFUSED_EDITS = [
+    ("NewPlanVersionReplicasRetention", CLUSTER,
+     {"serviceVersion": "17.6", "plan": "single-medium", "backup": {"retentionDays": 14}}),
+    ("ReplicasOutOfRange", CLUSTER, {**CLUSTER, "config": {"compute": {"replicas": {"count": 9}}}}),
+    ("HourlyToNoneWithReplicas", HOURLY,
+     {**HOURLY, "plan": "cluster-small", "backup": {"schedule": "none"},
+      "config": {"compute": {"replicas": {"count": 1}}}}),
+    ("SpecInvalid", HOURLY, {"serviceVersion": "17.5", "plan": 5}),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", REFUSED_EDITS, ids=[c[0] for c in REFUSED_EDITS])
+def test_a_refused_edit_reports_the_running_database(stub, case):
+    name, running, edit = case
+    first = desired(run(stub, composite("PostgresqlInstance", running)))
+    at = {"address": "h", "port": 5432, "status": "available", "allocatedStorage": 50,
+          "latestRestorableTime": "2026-11-24T09:35:00Z"}  # fmt: skip
+    observed = {
+        n: observed_from(b, at_provider=at if n == "instance" else {}) for n, b in first.items()
+    }
+    want = status(run(stub, composite("PostgresqlInstance", running), observed))
+    refused = run(stub, composite("PostgresqlInstance", edit), observed)
+    assert conditions(refused)["SpecValid"].status == fnv1.STATUS_CONDITION_FALSE, name
+    assert status(refused) == want, name
+
+
+def test_binding_status_keeps_the_secret_on_every_path(stub):
+    observed = _secret_observed(stub)
+    user = tb.DETAILS
+    want = {
+        "instance": "orders",
+        "secretName": "app-creds",
+        "username": status(_binding(stub, {"instanceRef": "orders"}, [tb.READY_PG]))["username"],
+        "binding": {"name": "app-creds"},
+        "type": "postgresql",
+    }
+    paths = {
+        "Published": ({"instanceRef": "orders"}, [tb.READY_PG], {"user": user}),
+        "DetailsMissing": ({"instanceRef": "orders"}, [tb.READY_PG], None),
+        "InstanceNotFound": ({"instanceRef": "orders"}, [], {"user": user}),
+        "InstanceNotReady": ({"instanceRef": "orders"}, [tb.UNREADY_MYSQL], {"user": user}),
+        "RoleChangeRefused": ({"instanceRef": "orders", "role": "readOnly"}, [tb.READY_PG], None),
+        "SpecInvalid": ({"instanceRef": "orders", "role": "admin"}, [tb.READY_PG], None),
+    }
+    for name, (spec, pool, connection) in paths.items():
+        rsp = _binding(stub, spec, pool, observed, connection)
+        assert status(rsp) == want, name
+        assert "secret" in desired(rsp), f"{name}: the Secret must be kept"
+
+
+def test_backup_and_restore_status_is_whole_on_refused_paths(stub):
+    snap = _snapshot_observed(stub)
+    want = status(tbr.call(stub, tbr.backup_xr(), [], snap))
+    assert want["snapshotIdentifier"] and want["plan"] == "single-small"
+    for spec in ({"instanceRef": "x"}, {"instanceRef": "orders", "deletionPolicy": "Keep"}):
+        assert status(tbr.call(stub, tbr.backup_xr(spec), [], snap)) == want, spec
+
+    restored = _restored_observed(stub)
+    ok = {"backupRef": "pre-migration"}
+    want = status(tbr.call(stub, tbr.restore_xr(ok), [], restored))
+    assert want["plan"] == "single-medium" and want["source"]["backupRef"] == "pre-migration"
+    for spec in ({**ok, "plan": "huge"}, {**ok, "plan": 5}, {}):
+        assert status(tbr.call(stub, tbr.restore_xr(spec), [], restored)) == want, spec
