@@ -63,7 +63,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         body = frozen_snapshot(r, spec, observed, rsp)
         _instance_not_needed(rsp)
     else:
-        target = refs.resolve(r, rsp, spec.instanceRef, None)
+        target = refs.resolve(r, rsp, spec.instanceRef, None, kind=spec.instanceKind)
         if target.problem is not None:
             _pending(rsp, target.problem)
             resources.set_status(rsp, {"instance": spec.instanceRef})

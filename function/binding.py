@@ -74,7 +74,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             match_name=r.mode.owner_name,
             namespace=r.mode.owner_namespace,
         )
-    target = refs.resolve(r, rsp, spec.instanceRef, spec.serviceInstanceType)
+    target = refs.resolve(
+        r, rsp, spec.instanceRef, spec.serviceInstanceType, kind=spec.instanceKind
+    )
     if target.problem is not None:
         p = target.problem
         rsp.conditions.append(conditions.condition(INSTANCE_READY, False, p.reason, p.message))

@@ -317,7 +317,15 @@ def _from_point_in_time(
 ) -> Source | Problem:
     pit = spec.pointInTime
     assert pit is not None
-    target = refs.resolve(r, rsp, pit.instanceRef, spec.serviceInstanceType, need_ready=False)
+    target = refs.resolve(
+        r,
+        rsp,
+        pit.instanceRef,
+        spec.serviceInstanceType,
+        need_ready=False,
+        kind=pit.instanceKind,
+        field="spec.pointInTime.instanceRef",
+    )
     if target.problem is not None:
         return target.problem
     assert target.instance is not None

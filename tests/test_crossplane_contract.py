@@ -353,3 +353,76 @@ def test_backup_and_restore_status_is_whole_on_refused_paths(stub):
     assert want["plan"] == "single-medium" and want["source"]["backupRef"] == "pre-migration"
     for spec in ({**ok, "plan": "huge"}, {**ok, "plan": 5}, {}):
         assert status(tbr.call(stub, tbr.restore_xr(spec), [], restored)) == want, spec
+
+
+# --- item 19: an instance and a Restore of one name and engine --------------------------------
+
+PIT = {"pointInTime": {"instanceRef": "orders", "useLatestRestorableTime": True}}
+SAME_NAME_RESTORE = {
+    **AMBIGUOUS_RESTORE,
+    "status": {
+        **AMBIGUOUS_RESTORE["status"],
+        "identifier": "team-a-orders-restore-123456",
+        "plan": "single-small",
+        "version": "17.5",
+        "region": "eu-central-1",
+        "backup": {"schedule": "daily", "retentionDays": 7,
+                   "latestRestorableTime": "2026-11-24T09:35:00Z"},
+    },
+}  # fmt: skip
+# (case, kind, spec, field of the answer)
+AMBIGUITIES = [
+    ("Binding", "ServiceBinding", {"instanceRef": "orders"}, "spec.instanceKind"),
+    ("Backup", "Backup", {"instanceRef": "orders"}, "spec.instanceKind"),
+    ("PointInTime", "Restore", PIT, "spec.pointInTime.instanceKind"),
+]
+
+
+def _with_kind(spec: dict, field: str, kind: str) -> dict:
+    if field.startswith("spec.pointInTime"):
+        return {"pointInTime": {**spec["pointInTime"], "instanceKind": kind}}
+    return {**spec, "instanceKind": kind}
+
+
+@pytest.mark.parametrize("case", AMBIGUITIES, ids=[c[0] for c in AMBIGUITIES])
+def test_an_ambiguous_instance_ref_says_how_to_choose_and_the_choice_resolves(stub, case):
+    name, kind, spec, field = case
+    inst = tbr.provisioned(stub)[0]
+    pool = [inst, SAME_NAME_RESTORE]
+    xr = composite(kind, spec, name="other")
+    rsp = tbr.call(stub, xr, pool)
+    cond = conditions(rsp)["SpecValid"]
+    ref = field.removesuffix("instanceKind") + "instanceRef"
+    assert (cond.reason, cond.message) == (
+        "InstanceAmbiguous",
+        f'cannot use {kind} "other": {ref} "orders" names a PostgresqlInstance and a Restore in '
+        f'namespace "team-a"; allowed: set {field} to one of PostgresqlInstance, Restore',
+    ), name
+    assert desired(rsp) == {}, name
+    for choice, identifier in (
+        ("PostgresqlInstance", inst["status"]["identifier"]),
+        ("Restore", SAME_NAME_RESTORE["status"]["identifier"]),
+    ):
+        chosen = tbr.call(
+            stub, composite(kind, _with_kind(spec, field, choice), name="other"), pool
+        )
+        got = {c.type: c.reason for c in chosen.results if c.severity == fnv1.SEVERITY_FATAL}
+        assert not got and conditions(chosen)["SpecValid"].reason == "SpecAccepted", (name, choice)
+        if kind == "Backup":
+            fp = desired(chosen)["snapshot"]["spec"]["forProvider"]
+            assert fp["dbInstanceIdentifier"] == identifier, (name, choice)
+        elif kind == "Restore":
+            fp = desired(chosen)["instance"]["spec"]["forProvider"]
+            assert fp["restoreToPointInTime"]["sourceDbInstanceIdentifier"] == identifier
+        else:
+            assert desired(chosen)["usage"]["spec"]["of"]["kind"] == f"X{choice}", (name, choice)
+
+
+def test_instance_kind_is_in_every_referring_schema():
+    for claim, path in (("ServiceBinding", []), ("Backup", []), ("Restore", ["pointInTime"])):
+        schema = _spec_schema(next(k for k in xrds.KINDS if k.claim == claim), False)
+        for step in path:
+            schema = schema["properties"][step]
+        assert schema["properties"]["instanceKind"]["enum"] == [
+            "PostgresqlInstance", "MysqlInstance", "MariadbInstance", "Restore"
+        ], claim  # fmt: skip
