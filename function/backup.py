@@ -48,7 +48,10 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             ],
         )
         resources.keep_observed(rsp, r.observed)
-        instance_ref = r.spec.get("instanceRef")
+        # Status is typed: a refused value of another type must not be echoed into it.
+        instance_ref = (
+            r.spec.get("instanceRef") if isinstance(r.spec.get("instanceRef"), str) else None
+        )
         if observed is None:
             _snapshot_condition(r, rsp, "no snapshot is taken until the spec is valid")
             resources.set_status(rsp, {"instance": instance_ref})

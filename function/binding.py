@@ -48,7 +48,8 @@ _URI_SCHEME = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     status = {
-        "instance": r.spec.get("instanceRef"),
+        # Status is typed: a refused value of another type must not be echoed into it.
+        "instance": ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
         "secretName": secret_name(r),
         "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
         # Once the Secret exists, its name and type stay on every path (servicebinding.io).

@@ -4,6 +4,7 @@ composed resources are applied as sent, and the XRDs' CEL rules run before the f
 
 from __future__ import annotations
 
+import jsonschema
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
@@ -275,6 +276,11 @@ def test_every_answer_carries_every_owned_condition_once(stub, case):
     got = {c.type: (c.status, c.reason) for c in rsp.conditions}
     assert got == want, name
     assert all(c.target == fnv1.TARGET_COMPOSITE_AND_CLAIM for c in rsp.conditions)
+    # The status is applied as sent: a refused value of another type must not be echoed into it.
+    xrd = xrds.xrd(next(k for k in xrds.KINDS if k.claim == kind))
+    schema = xrd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
+    problems = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(status(rsp))]
+    assert problems == [], name
 
 
 def test_owned_table_covers_every_routed_kind():
