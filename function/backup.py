@@ -188,13 +188,7 @@ def frozen_snapshot(
     return {
         "apiVersion": observed.get("apiVersion"),
         "kind": observed.get("kind"),
-        "metadata": {
-            "annotations": {
-                k: v
-                for k, v in annotations.items()
-                if k == "crossplane.io/external-name" or k.startswith("klutch.io/")
-            },
-        },
+        "metadata": resources.own_metadata(observed),
         "spec": {**kept, **_deletion(r, spec)},
     }
 

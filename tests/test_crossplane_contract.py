@@ -120,7 +120,10 @@ def _own(body: dict) -> dict:
         k: v
         for k, v in meta.get("annotations", {}).items()
         if k.startswith("klutch.io/")
-        or (k == "crossplane.io/external-name" and body["kind"] in ("Snapshot", "Vault", "Role"))
+        or (
+            k == "crossplane.io/external-name"
+            and body["kind"] in ("Snapshot", "Vault", "Role", "User")
+        )
     }
     labels = {k: v for k, v in meta.get("labels", {}).items() if k.startswith("klutch.io/")}
     return (
@@ -432,3 +435,17 @@ def test_instance_kind_is_in_every_referring_schema():
         assert schema["properties"]["instanceKind"]["enum"] == [
             "PostgresqlInstance", "MysqlInstance", "MariadbInstance", "Restore"
         ], claim  # fmt: skip
+
+
+def test_a_kept_snapshot_and_secret_carry_only_the_functions_metadata(stub):
+    snap = {n: _as_on_a_cluster(b) for n, b in _snapshot_observed(stub).items()}
+    for spec in ({"instanceRef": "orders"}, {"instanceRef": "x"}, {"instanceRef": 5}):
+        got = desired(tbr.call(stub, tbr.backup_xr(spec), [], snap))["snapshot"]
+        assert got["metadata"] == _own(snap["snapshot"]), spec
+        assert got["metadata"]["annotations"]["crossplane.io/external-name"]
+    observed = {n: _as_on_a_cluster(b) for n, b in _secret_observed(stub).items()}
+    for spec in ({"instanceRef": "orders", "role": "readOnly"}, {"instanceRef": "gone"}):
+        got = desired(_binding(stub, spec, [tb.READY_PG], observed))
+        for name, body in got.items():
+            assert body["metadata"] == _own(observed[name]), (spec, name)
+        assert got["secret"]["metadata"]["labels"] == {"klutch.io/binding": "app"}
