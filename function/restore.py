@@ -204,9 +204,7 @@ WAITING = {
     RESOLVING,
     "BackupNotFound",
     "BackupNotAvailable",
-    refs.PENDING,
-    refs.NOT_FOUND,
-    refs.NOT_READY,
+    *refs.WAITING,
     "SourceNotRestorableYet",
 }
 
