@@ -68,6 +68,7 @@ REASONS = {
     "RestoreWindowInvalid": "restoreTime outside the source's restorable window",
     "PointInTimeUnavailable": "the source has no scheduled backups",
     "InstanceTypeMismatch": "serviceInstanceType differs from the referenced instance's",
+    "InstanceAmbiguous": "instanceRef names an instance and a Restore; instanceKind chooses",
 }
 
 # Reasons of warnings that do not block composition.
