@@ -17,7 +17,7 @@ from function.resources import dig
 from function.specs import BackupRequestSpec
 
 SNAPSHOT = "snapshot"
-SNAPSHOT_READY = "SnapshotReady"
+SNAPSHOT_READY = conditions.SNAPSHOT_READY
 INSTANCE_ANNOTATION = "klutch.io/instance"
 PENDING, COMPLETED = "BackupPending", "BackupCompleted"
 # What a Restore needs to know of the source, recorded on the Snapshot when it is asked for, so
@@ -36,6 +36,7 @@ def snapshot_identifier(r: Request) -> str:
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    observed = r.observed.get(SNAPSHOT)
     try:
         spec = BackupRequestSpec.model_validate(r.spec)
     except ValidationError as err:
@@ -47,13 +48,25 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             ],
         )
         resources.keep_observed(rsp, r.observed)
+        # Status is typed: a refused value of another type must not be echoed into it.
+        instance_ref = (
+            r.spec.get("instanceRef") if isinstance(r.spec.get("instanceRef"), str) else None
+        )
+        if observed is None:
+            _snapshot_condition(r, rsp, "no snapshot is taken until the spec is valid")
+            resources.set_status(rsp, {"instance": instance_ref})
+            return
+        _instance_not_needed(rsp)
+        _snapshot_condition(r, rsp)
+        kept = {**observed, "metadata": resources.own_metadata(observed)}
+        resources.set_status(rsp, backup_status(r, instance_ref, kept, observed))
         return
 
-    observed = r.observed.get(SNAPSHOT)
     if observed is not None:
         body = frozen_snapshot(r, spec, observed, rsp)
+        _instance_not_needed(rsp)
     else:
-        target = refs.resolve(r, rsp, spec.instanceRef, None)
+        target = refs.resolve(r, rsp, spec.instanceRef, None, kind=spec.instanceKind)
         if target.problem is not None:
             _pending(rsp, target.problem)
             resources.set_status(rsp, {"instance": spec.instanceRef})
@@ -61,26 +74,48 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         assert target.instance is not None
         body = compose_snapshot(r, spec, target.instance)
         conditions.report_valid(rsp)
+        rsp.conditions.append(
+            conditions.condition(conditions.INSTANCE_READY, True, "InstanceAvailable")
+        )
 
+    resources.set_desired(rsp, SNAPSHOT, body, r.observed.ready(SNAPSHOT))
+    _snapshot_condition(r, rsp)
+    resources.set_status(rsp, backup_status(r, spec.instanceRef, body, observed))
+
+
+def _snapshot_condition(r: Request, rsp: fnv1.RunFunctionResponse, waiting: str = "") -> None:
     ready = r.observed.ready(SNAPSHOT)
-    resources.set_desired(rsp, SNAPSHOT, body, ready)
+    message = waiting or f"RDS is taking snapshot {snapshot_identifier(r)}"
     rsp.conditions.append(
         conditions.condition(
-            SNAPSHOT_READY,
-            ready,
-            COMPLETED if ready else PENDING,
-            "" if ready else f"RDS is taking snapshot {snapshot_identifier(r)}",
+            SNAPSHOT_READY, ready, COMPLETED if ready else PENDING, "" if ready else message
         )
     )
-    resources.set_status(rsp, backup_status(r, spec, body, observed))
+
+
+def _instance_not_needed(rsp: fnv1.RunFunctionResponse) -> None:
+    """Once the snapshot exists the Backup no longer looks at its instance (it may be gone)."""
+    rsp.conditions.append(
+        conditions.condition(
+            conditions.INSTANCE_READY,
+            None,
+            "InstanceNotNeeded",
+            "the snapshot exists; this Backup no longer depends on its instance",
+        )
+    )
 
 
 def _pending(rsp: fnv1.RunFunctionResponse, problem: Problem) -> None:
-    """Waiting for the instance is not an error: a condition, and an event only when stuck."""
+    """Waiting for the instance is not an error: a condition, and an event only when stuck. A
+    refusal (an ambiguous name) is a problem of the spec."""
     rsp.conditions.append(
-        conditions.condition(refs.INSTANCE_READY, False, problem.reason, problem.message)
+        conditions.condition(conditions.INSTANCE_READY, False, problem.reason, problem.message)
     )
     rsp.conditions.append(conditions.condition(SNAPSHOT_READY, False, PENDING, problem.message))
+    if problem.reason not in refs.WAITING:
+        conditions.report_problems(rsp, [problem])
+        return
+    conditions.report_valid(rsp)
     if problem.reason != refs.PENDING:
         conditions.warn(rsp, problem.reason, problem.message)
 
@@ -153,24 +188,18 @@ def frozen_snapshot(
     return {
         "apiVersion": observed.get("apiVersion"),
         "kind": observed.get("kind"),
-        "metadata": {
-            "annotations": {
-                k: v
-                for k, v in annotations.items()
-                if k == "crossplane.io/external-name" or k.startswith("klutch.io/")
-            },
-        },
+        "metadata": resources.own_metadata(observed),
         "spec": {**kept, **_deletion(r, spec)},
     }
 
 
-def backup_status(r: Request, spec: BackupRequestSpec, body: dict, observed: dict | None) -> dict:
+def backup_status(r: Request, instance_ref: str | None, body: dict, observed: dict | None) -> dict:
     at = dig(observed, "status", "atProvider", default={}) or {}
     recorded = dig(body, "metadata", "annotations", default={}) or {}
     storage = recorded.get(RECORDED["allocatedStorage"])
     return {
         "phase": at.get("status"),
-        "instance": dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or spec.instanceRef,
+        "instance": dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or instance_ref,
         "instanceIdentifier": dig(body, "spec", "forProvider", "dbInstanceIdentifier"),
         "snapshotIdentifier": snapshot_identifier(r),
         "snapshotArn": at.get("dbSnapshotArn"),

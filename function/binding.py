@@ -25,10 +25,11 @@ GRANT = "grant"
 USAGE = "usage"
 SECRET = "secret"
 
-INSTANCE_READY = refs.INSTANCE_READY
+INSTANCE_READY = conditions.INSTANCE_READY
 CLAIM_REQUIREMENT = "binding-claim"
 CLASH = "SecretNameClash"
-CREDENTIALS_READY = "CredentialsReady"
+CREDENTIALS_READY = conditions.CREDENTIALS_READY
+PENDING, PUBLISHED = "CredentialsPending", "CredentialsPublished"
 
 SECRET_KEYS = (
     "username",
@@ -46,6 +47,14 @@ _URI_SCHEME = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    status = {
+        # Status is typed: a refused value of another type must not be echoed into it.
+        "instance": ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
+        "secretName": secret_name(r),
+        "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
+        # Once the Secret exists, its name and type stay on every path (servicebinding.io).
+        **_published(r),
+    }
     try:
         spec = BindingSpec.model_validate(r.spec)
     except ValidationError as err:
@@ -53,7 +62,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot bind {r.described()}: {m}")
             for m in inputs.describe_errors(err, "spec")
         ]
-        return _stop(r, rsp, problems)
+        return _stop(r, rsp, problems, status)
 
     role = spec.role or "readWrite"
     if not r.mode.namespaced and r.mode.owner_namespace:
@@ -66,32 +75,27 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             match_name=r.mode.owner_name,
             namespace=r.mode.owner_namespace,
         )
-    target = refs.resolve(r, rsp, spec.instanceRef, spec.serviceInstanceType)
-    status = {
-        "instance": spec.instanceRef,
-        "secretName": secret_name(r),
-        "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
-    }
+    target = refs.resolve(
+        r, rsp, spec.instanceRef, spec.serviceInstanceType, kind=spec.instanceKind
+    )
     if target.problem is not None:
-        rsp.conditions.append(
-            conditions.condition(
-                INSTANCE_READY, False, target.problem.reason, target.problem.message
-            )
-        )
-        if target.problem.reason != refs.PENDING:
-            conditions.warn(rsp, target.problem.reason, target.problem.message)
-        resources.keep_observed(rsp, r.observed)
-        resources.set_status(rsp, status)
-        return
+        p = target.problem
+        rsp.conditions.append(conditions.condition(INSTANCE_READY, False, p.reason, p.message))
+        problems = _immutables(r, None, role)
+        if p.reason not in refs.WAITING:  # refused: the spec must change
+            problems.append(p)
+        elif p.reason != refs.PENDING:
+            conditions.warn(rsp, p.reason, p.message)
+        return _stop(r, rsp, problems, status)
     assert target.instance is not None
     inst = target.instance
     status["type"] = inst.engine
+    rsp.conditions.append(conditions.condition(INSTANCE_READY, True, "InstanceAvailable"))
 
     problems = _immutables(r, inst, role)
     if problems:
         return _stop(r, rsp, problems, status)
     conditions.report_valid(rsp)
-    rsp.conditions.append(conditions.condition(INSTANCE_READY, True, "InstanceAvailable"))
 
     user = status["username"]
     connection_secret = f"{naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)}-user"
@@ -124,7 +128,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             conditions.condition(
                 CREDENTIALS_READY,
                 False,
-                "CredentialsPending",
+                PENDING,
                 f"waiting for the SQL provider to create user {user} on {inst.described}",
             )
         )
@@ -133,26 +137,59 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         rsp.conditions.append(conditions.condition(CREDENTIALS_READY, False, CLASH, clash))
         conditions.warn(rsp, CLASH, clash)
     else:
-        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, "CredentialsPublished"))
+        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, PUBLISHED))
         resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
         status["binding"] = {"name": secret_name(r)}
     resources.set_status(rsp, status)
 
 
-def _stop(
-    r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: dict | None = None
-) -> None:
-    conditions.report_problems(rsp, problems)
+def _published(r: Request) -> dict:
+    """status.binding and status.type as the observed Secret tells them, if it exists."""
+    secret = r.observed.get(SECRET)
+    if secret is None:
+        return {}
+    out: dict = {"binding": {"name": dig(secret, "metadata", "name") or secret_name(r)}}
+    engine = str(secret.get("type") or "").removeprefix("servicebinding.io/")
+    if engine in _URI_SCHEME:
+        out["type"] = engine
+    return out
+
+
+def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: dict) -> None:
+    """Keep what exists; SpecValid and CredentialsReady say what is true of it now."""
+    if problems:
+        conditions.report_problems(rsp, problems)
+    else:  # only waiting: nothing is wrong with the spec as far as it can be checked
+        conditions.report_valid(rsp)
+    if SECRET in r.observed:
+        rsp.conditions.append(
+            conditions.condition(
+                CREDENTIALS_READY,
+                True,
+                PUBLISHED,
+                f'Secret "{status["binding"]["name"]}" keeps the credentials of user '
+                f"{status['username']}",
+            )
+        )
+    else:
+        rsp.conditions.append(
+            conditions.condition(
+                CREDENTIALS_READY,
+                False,
+                PENDING,
+                f"no user {status['username']} yet: waiting for the instance and a valid spec",
+            )
+        )
     resources.keep_observed(rsp, r.observed)
-    if status:
-        resources.set_status(rsp, status)
+    resources.set_status(rsp, status)
 
 
-def _immutables(r: Request, inst: refs.Instance, role: str) -> list[Problem]:
-    """A binding's instance and role cannot change: grants would pile up, never be revoked."""
+def _immutables(r: Request, inst: refs.Instance | None, role: str) -> list[Problem]:
+    """A binding's instance and role cannot change: grants would pile up, never be revoked.
+    Checked against what exists (the instance only once it is resolved), never in CEL."""
     out = []
     seen_pc = dig(r.observed.get(USER), "spec", "providerConfigRef", "name")
-    if seen_pc and seen_pc != inst.provider_config:
+    if inst is not None and seen_pc and seen_pc != inst.provider_config:
         out.append(
             Problem(
                 "spec.instanceRef",

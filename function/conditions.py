@@ -2,15 +2,21 @@
 
 Every condition type and reason the function emits, in one place (the README repeats it):
 
-- SpecValid (every kind): SpecAccepted, or a refusal reason from REASONS below.
-- InstanceReady (ServiceBinding, Backup, point-in-time Restore): InstanceAvailable; waiting:
-  InstanceResolving, InstanceNotFound, InstanceNotReady; refused: InstanceTypeMismatch,
-  InstanceAmbiguous.
+- SpecValid (every kind): SpecAccepted, or a refusal reason from REASONS below; Unknown
+  SourcePending while a Restore waits for its source (the rest is checked against it).
+- InstanceReady (ServiceBinding, Backup): InstanceAvailable; waiting: InstanceResolving,
+  InstanceNotFound, InstanceNotReady; refused: InstanceTypeMismatch, InstanceAmbiguous; Unknown
+  InstanceNotNeeded once a Backup's snapshot exists.
 - CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished, SecretNameClash.
 - SnapshotReady (Backup): BackupPending, BackupCompleted.
-- SourceReady (Restore): SourceAvailable; waiting: RestoreSourceResolving, BackupNotFound,
-  BackupNotAvailable, SourceNotRestorableYet; refused: as SpecValid, or RestoreRefused (AWS
-  refused the create; the developer may still change the spec).
+- SourceReady (Restore; a point-in-time source is an instance): SourceAvailable; waiting:
+  RestoreSourceResolving, BackupNotFound, BackupNotAvailable, SourceNotRestorableYet and the
+  InstanceReady waiting reasons; refused: as SpecValid, or RestoreRefused (AWS refused the
+  create; the developer may still change the spec).
+- Any of them Unknown NotChecked: an earlier problem stopped the function before it looked.
+
+Crossplane never removes a condition the function stops returning, so every answer carries every
+type its kind owns (OWNED), with its current value: fn.py completes and checks each answer.
 
 Warnings that block nothing: StorageShrinkKept, VersionNoLongerOffered, RestoreParametersFrozen.
 """
@@ -23,6 +29,21 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 # Condition types (never Ready or Synced: Crossplane owns those).
 SPEC_VALID = "SpecValid"
+INSTANCE_READY = "InstanceReady"
+CREDENTIALS_READY = "CredentialsReady"
+SNAPSHOT_READY = "SnapshotReady"
+SOURCE_READY = "SourceReady"
+
+# The condition types each kind owns (keyed like fn.ROUTES).
+OWNED: dict[str, tuple[str, ...]] = {
+    "PostgresqlInstance": (SPEC_VALID,),
+    "MysqlInstance": (SPEC_VALID,),
+    "MariadbInstance": (SPEC_VALID,),
+    "ServiceBinding": (SPEC_VALID, INSTANCE_READY, CREDENTIALS_READY),
+    "Backup": (SPEC_VALID, INSTANCE_READY, SNAPSHOT_READY),
+    "Restore": (SPEC_VALID, SOURCE_READY),
+}
+NOT_CHECKED = "NotChecked"
 
 # Reasons of SpecValid.
 SPEC_ACCEPTED = "SpecAccepted"
@@ -48,6 +69,7 @@ REASONS = {
     "RestoreWindowInvalid": "restoreTime outside the source's restorable window",
     "PointInTimeUnavailable": "the source has no scheduled backups",
     "InstanceTypeMismatch": "serviceInstanceType differs from the referenced instance's",
+    "InstanceAmbiguous": "instanceRef names an instance and a Restore; instanceKind chooses",
 }
 
 # Reasons of warnings that do not block composition.
@@ -64,10 +86,15 @@ class Problem:
     message: str
 
 
-def condition(typ: str, status: bool, reason: str, message: str = "") -> fnv1.Condition:
+def condition(typ: str, status: bool | None, reason: str, message: str = "") -> fnv1.Condition:
+    """A condition; status None is Unknown (the function did not or could not look)."""
     c = fnv1.Condition(
         type=typ,
-        status=fnv1.STATUS_CONDITION_TRUE if status else fnv1.STATUS_CONDITION_FALSE,
+        status=fnv1.STATUS_CONDITION_UNKNOWN
+        if status is None
+        else fnv1.STATUS_CONDITION_TRUE
+        if status
+        else fnv1.STATUS_CONDITION_FALSE,
         reason=reason,
         target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
     )
@@ -98,3 +125,17 @@ def report_valid(rsp: fnv1.RunFunctionResponse) -> None:
 
 def warn(rsp: fnv1.RunFunctionResponse, reason: str, message: str) -> None:
     rsp.results.append(result(fnv1.SEVERITY_WARNING, reason, message))
+
+
+def complete(rsp: fnv1.RunFunctionResponse, kind: str) -> None:
+    """Every owned condition type exactly once, in OWNED order: a type a path did not reach is
+    Unknown (a stale value would stay forever), and a type set twice keeps its first value."""
+    first: dict[str, fnv1.Condition] = {}
+    for c in rsp.conditions:
+        first.setdefault(c.type, c)
+    message = "not checked: an earlier problem stopped (see SpecValid)"
+    owned = OWNED.get(kind, ())
+    ordered = [first.get(t) or condition(t, None, NOT_CHECKED, message) for t in owned]
+    ordered += [c for t, c in first.items() if t not in owned]
+    del rsp.conditions[:]
+    rsp.conditions.extend(ordered)

@@ -12,7 +12,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from function import backup, binding, inputs, instance, restore
+from function import backup, binding, conditions, inputs, instance, restore
 from function.cache import BytesLru
 from function.request import Request, load
 
@@ -97,6 +97,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
     try:
         r = load(req, inp, cat)
         handler(r, rsp)
+        conditions.complete(rsp, kind.removeprefix("X"))
     except Exception as exc:  # never let a bug turn into a gRPC error or a deleted resource
         # The type and the place only: an exception's text may carry values from the request.
         tb = exc.__traceback__

@@ -463,7 +463,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
-    metadata = provider_external_name(r.observed.get(PRIMARY))
+    metadata = resources.provider_external_name(r.observed.get(PRIMARY))
     if restore is not None:
         # The database, its encryption, key and master user come from the source: RDS ignores
         # DBName on a restore, and these are ForceNew fields, so composing other values would be
@@ -486,27 +486,6 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
             "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
         },
     }
-
-
-def provider_external_name(observed: dict | None) -> dict:
-    """Metadata naming the external resource the way the provider does, or nothing.
-
-    The provider owns an rds Instance's external name: the DBI resource id (upjet
-    IdentifierFromProvider), which it writes after creating and after every observe;
-    forProvider.identifier names the database. Composing anything else (the identifier, as
-    earlier versions did) makes an endless update loop (provider-upjet-aws#2232). Once AWS
-    reports the resource id, the function sends exactly that value: it never fights the
-    provider, and an instance composed by an earlier version keeps its name (server-side apply
-    would delete an annotation the function stopped sending, and the provider would then try
-    to create the database again).
-    """
-    at = dig(observed, "status", "atProvider", default={}) or {}
-    rid = at.get("id") or at.get("resourceId")
-    return (
-        {"annotations": {"crossplane.io/external-name": rid}}
-        if isinstance(rid, str) and rid
-        else {}
-    )
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
@@ -536,7 +515,7 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
     }
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
-    metadata = provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
+    metadata = resources.provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
@@ -590,17 +569,23 @@ _MYSQL_TLS = {
 
 
 def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
-    """Status from what AWS reports; where nothing is observed yet, from what was asked for."""
+    """Status from what AWS reports; where nothing is observed yet, from what is being composed.
+
+    Without settings (the spec was refused) every fact comes from what runs, never from the
+    refused spec: Backups and Restores taken meanwhile read these facts. Status is server-side
+    applied, so a field left out here would vanish from the object.
+    """
     observed = r.observed.get(PRIMARY)
     at = dig(observed, "status", "atProvider", default={}) or {}
     fp = dig(observed, "spec", "forProvider", default={}) or {}
-    spec = r.spec
+    tags = fp.get("tags") or {}
     identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
+    replicas = sum(1 for n in r.observed if n.startswith(REPLICA_PREFIX))
     status: dict = {
         "phase": at.get("status"),
         "endpoint": at.get("address"),
         "port": _int_or_none(at.get("port")),
-        "dbname": fp.get("dbName") or (s.db_name if s else None),
+        "dbname": fp.get("dbName") or _restored_dbname(observed) or (s.db_name if s else None),
         "identifier": identifier,
         "region": fp.get("region") or (s.region if s else None),
         "arn": at.get("arn"),
@@ -608,17 +593,21 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "version": at.get("engineVersionActual")
         or fp.get("engineVersion")
         or (s.version if s else None),
-        "plan": s.plan.name if s else spec.get("plan"),
-        "instanceClass": at.get("instanceClass") or (s.plan.instanceClass if s else None),
+        "plan": s.plan.name if s else tags.get("klutch.io/plan"),
+        "instanceClass": at.get("instanceClass")
+        or (s.plan.instanceClass if s else fp.get("instanceClass")),
         "allocatedStorage": _int_or_none(at.get("allocatedStorage"))
-        or (_int_or_none(s.storage) if s else None),
-        "multiAZ": at.get("multiAz") if "multiAz" in at else (s.multi_az if s else None),
-        "replicas": s.replicas if s else None,
+        or (_int_or_none(s.storage) if s else _int_or_none(fp.get("allocatedStorage"))),
+        "multiAZ": at.get("multiAz")
+        if "multiAz" in at
+        else (s.multi_az if s else fp.get("multiAz")),
+        "replicas": s.replicas if s else (replicas if observed is not None else None),
         "replicaEndpoints": _replica_endpoints(r),
         "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
     }
-    if s is not None:
-        status["backup"] = schedule.status(s.backup, at.get("latestRestorableTime"))
+    running = s.backup if s else _running_schedule(r, observed)
+    if running is not None:
+        status["backup"] = schedule.status(running, at.get("latestRestorableTime"))
     return status
 
 
@@ -632,6 +621,33 @@ def _replica_endpoints(r: Request) -> list[str] | None:
         if isinstance(address, str) and address
     ]
     return [address for _, address in sorted(found)] or None
+
+
+def _restored_dbname(observed: dict | None) -> str | None:
+    """A restored instance has no dbName (the snapshot's database): its Restore recorded it."""
+    recorded = dig(observed, "metadata", "annotations", RESTORE_SOURCE_ANNOTATION)
+    if not isinstance(recorded, str):
+        return None
+    try:
+        dbname = json.loads(recorded).get("dbname")
+    except (ValueError, AttributeError):
+        return None
+    return dbname if isinstance(dbname, str) else None
+
+
+def _running_schedule(r: Request, observed: dict | None) -> schedule.Schedule | None:
+    """The backup schedule the observed resources carry out (None before anything exists)."""
+    if observed is None:
+        return None
+    fp = dig(observed, "spec", "forProvider", default={}) or {}
+    init = dig(observed, "spec", "initProvider", default={}) or {}
+    retention = _number(fp.get("backupRetentionPeriod", init.get("backupRetentionPeriod")))
+    window = fp.get("backupWindow") or init.get("backupWindow")
+    rules = dig(r.observed.get(schedule.PLAN), "spec", "forProvider", "rule", default=[]) or []
+    if rules:
+        days = _number(dig(rules[0], "lifecycle", "deleteAfter")) or retention
+        return schedule.Schedule("hourly", days, window)
+    return schedule.Schedule("daily" if retention else "none", retention, window)
 
 
 def _int_or_none(value: object) -> int | None:

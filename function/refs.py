@@ -22,13 +22,14 @@ INSTANCE_KINDS = {
 RESTORE = "Restore"
 ENGINE_OF_KIND = {v: k for k, v in INSTANCE_KINDS.items()}
 
-INSTANCE_READY = "InstanceReady"
 # Reasons of the InstanceReady condition.
 PENDING = "InstanceResolving"
 NOT_FOUND = "InstanceNotFound"
 NOT_READY = "InstanceNotReady"
 MISMATCH = "InstanceTypeMismatch"
 AMBIGUOUS = "InstanceAmbiguous"
+# Reasons that only wait: nothing to change in the spec.
+WAITING = {PENDING, NOT_FOUND, NOT_READY}
 
 
 @dataclass(frozen=True)
@@ -83,44 +84,50 @@ def resolve(
     name: str,
     engine: str | None,
     need_ready: bool = True,
+    kind: str | None = None,
+    field: str = "spec.instanceRef",
 ) -> Target:
+    """The instance or Restore `name` names: of `kind` if given, of `engine` if given."""
     # All kinds, also when the type is given, so that a wrong type is reported as a mismatch.
     kinds = [*sorted(INSTANCE_KINDS.values()), RESTORE]
     m = r.mode
-    for kind in kinds:
+    for k in kinds:
         if m.namespaced:
             response.require_resources(
                 rsp,
-                _requirement(kind),
+                _requirement(k),
                 API_VERSION,
-                kind,
+                k,
                 match_name=name,
                 namespace=m.owner_namespace,
             )
         else:
             response.require_resources(
                 rsp,
-                _requirement(kind),
+                _requirement(k),
                 API_VERSION,
-                f"X{kind}",
+                f"X{k}",
                 match_labels={mode.CLAIM_NAME: name, mode.CLAIM_NAMESPACE: m.owner_namespace},
             )
     where = f'in namespace "{m.owner_namespace}"'
+    kind_field = field.removesuffix("instanceRef") + "instanceKind"
     prefix = f"cannot use {r.described()}"
-    fetched = {kind: r.required(_requirement(kind)) for kind in kinds}
+    fetched = {k: r.required(_requirement(k)) for k in kinds}
     if any(v is None for v in fetched.values()):
-        return Target(problem=Problem("spec.instanceRef", PENDING, f'looking up "{name}" {where}'))
+        return Target(problem=Problem(field, PENDING, f'looking up "{name}" {where}'))
     found = [
-        Instance(body, kind, name, ENGINE_OF_KIND.get(kind) or dig(body, "status", "engine") or "")
-        for kind, items in fetched.items()
+        Instance(body, k, name, ENGINE_OF_KIND.get(k) or dig(body, "status", "engine") or "")
+        for k, items in fetched.items()
         for body in items or []
+        if kind is None or k == kind
     ]
     if not found:
+        wanted = [kind] if kind else kinds
         return Target(
             problem=Problem(
-                "spec.instanceRef",
+                field,
                 NOT_FOUND,
-                f'{prefix}: spec.instanceRef "{name}": no {" or ".join(kinds)} of that name '
+                f'{prefix}: {field} "{name}": no {" or ".join(wanted)} of that name '
                 f"{where}; allowed: the name of one of those in this namespace (waiting for it)",
             )
         )
@@ -140,18 +147,18 @@ def resolve(
     if len(found) > 1:
         return Target(
             problem=Problem(
-                "spec.instanceRef",
+                kind_field,
                 AMBIGUOUS,
-                f'{prefix}: spec.instanceRef "{name}" names '
-                f"{', '.join(i.kind for i in found)} {where}; allowed: set "
-                "spec.serviceInstanceType to choose one",
+                f'{prefix}: {field} "{name}" names a '
+                f"{' and a '.join(i.kind for i in found)} {where}; allowed: set {kind_field} "
+                f"to one of {', '.join(i.kind for i in found)}",
             )
         )
     inst = found[0]
     if need_ready and not inst.ready:
         return Target(
             problem=Problem(
-                "spec.instanceRef",
+                field,
                 NOT_READY,
                 f"{prefix}: {inst.described} is not ready yet (waiting for it to be available)",
             )

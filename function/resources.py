@@ -9,19 +9,14 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import structs
 
-# Metadata the API server owns; it must not be sent back as desired state.
-_SERVER_METADATA = (
-    "uid",
-    "resourceVersion",
-    "generation",
-    "creationTimestamp",
-    "managedFields",
-    "ownerReferences",
-    "finalizers",
-    "deletionTimestamp",
-    "deletionGracePeriodSeconds",
-    "selfLink",
-)
+# Annotations and labels the function composes: its own prefix, and the external-name on the
+# kinds it names itself (the AWS snapshot and vault names, the SQL role and user names). On every
+# other kind the external-name is the provider's (upjet rewrites an rds Instance's to the DBI
+# resource id): Crossplane applies composed resources with forced ownership, so re-sending it, or
+# crossplane.io/external-create-*, would fight the provider.
+OWN_PREFIX = "klutch.io/"
+EXTERNAL_NAME = "crossplane.io/external-name"
+NAMED_BY_FUNCTION = {"Snapshot", "Vault", "Role", "User"}
 
 
 class Observed(Mapping[str, dict]):
@@ -103,10 +98,49 @@ ALWAYS_READY = {"ProviderConfig", "Usage", "Secret"}
 def keep_observed(rsp: fnv1.RunFunctionResponse, observed: Mapping[str, dict]) -> None:
     """Desire exactly what exists, so that nothing is changed or deleted while input is invalid."""
     for name, body in observed.items():
-        meta = {k: v for k, v in (body.get("metadata") or {}).items() if k not in _SERVER_METADATA}
         kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
-        kept["metadata"] = meta
+        kept["metadata"] = own_metadata(body)
         set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
+
+
+def own_metadata(body: dict) -> dict:
+    """The metadata of an observed resource that the function itself composes: its name and
+    namespace, its own labels and annotations; never what the API server, Crossplane or the
+    provider wrote (uid, managedFields, ownerReferences, crossplane.io/* labels, ...)."""
+    meta = body.get("metadata") or {}
+    own = {k: meta[k] for k in ("name", "namespace") if k in meta}
+    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k.startswith(OWN_PREFIX)}
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k.startswith(OWN_PREFIX)
+        or (k == EXTERNAL_NAME and body.get("kind") in NAMED_BY_FUNCTION)
+    }
+    if body.get("kind") == "Instance":
+        # The provider's own name, exactly as the composing path sends it (see below).
+        annotations.update(provider_external_name(body).get("annotations", {}))
+    if labels:
+        own["labels"] = labels
+    if annotations:
+        own["annotations"] = annotations
+    return own
+
+
+def provider_external_name(observed: dict | None) -> dict:
+    """Metadata naming the external resource the way the provider does, or nothing.
+
+    The provider owns an rds Instance's external name: the DBI resource id (upjet
+    IdentifierFromProvider), which it writes after creating and after every observe;
+    forProvider.identifier names the database. Composing anything else (the identifier, as
+    earlier versions did) makes an endless update loop (provider-upjet-aws#2232). Once AWS
+    reports the resource id, the function sends exactly that value: it never fights the
+    provider, and an instance composed by an earlier version keeps its name (server-side apply
+    would delete an annotation the function stopped sending, and the provider would then try
+    to create the database again).
+    """
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    rid = at.get("id") or at.get("resourceId")
+    return {"annotations": {EXTERNAL_NAME: rid}} if isinstance(rid, str) and rid else {}
 
 
 def set_status(rsp: fnv1.RunFunctionResponse, status: dict) -> None:

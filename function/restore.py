@@ -21,7 +21,7 @@ from function.request import Request
 from function.resources import dig
 from function.specs import Database, InstanceConfig, InstanceSpec, RestoreSpec
 
-SOURCE_READY = "SourceReady"
+SOURCE_READY = conditions.SOURCE_READY
 RESOLVING = "RestoreSourceResolving"
 BACKUP_REQUIREMENT = "backup-ref"
 RDS_TO_ENGINE = {v: k for k, v in catalog.RDS_ENGINE.items()}
@@ -42,6 +42,10 @@ class Source:
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    observed = r.observed.get(instance.PRIMARY)
+    # What the new instance was restored from, once AWS accepted the restore: known whatever the
+    # spec says now. Before that, a refused create leaves the developer free to change the spec.
+    created = frozen(observed) if observed is not None and accepted(observed) else None
     try:
         spec = RestoreSpec.model_validate(r.spec)
     except ValidationError as err:
@@ -52,14 +56,14 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                 Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot restore {r.described()}: {m}")
                 for m in inputs.describe_errors(err, "spec")
             ],
+            created,
         )
     problems = validate_source_choice(r, spec)
     if problems:
-        return _stop(r, rsp, problems)
+        return _stop(r, rsp, problems, created)
 
-    observed = r.observed.get(instance.PRIMARY)
-    if observed is not None and accepted(observed):
-        source = frozen(observed)
+    if created is not None:
+        source = created
         if source_changed(spec, source.status):
             conditions.warn(
                 rsp,
@@ -76,6 +80,15 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             if found.reason in WAITING:
                 if found.reason != RESOLVING:
                     conditions.warn(rsp, found.reason, found.message)
+                # The rest of the spec (plan, version, storage) is checked against the source.
+                rsp.conditions.append(
+                    conditions.condition(
+                        conditions.SPEC_VALID,
+                        None,
+                        "SourcePending",
+                        "the rest of the spec is checked once the source is known",
+                    )
+                )
                 resources.keep_observed(rsp, r.observed)
                 return
             return _stop(r, rsp, [found])
@@ -172,9 +185,20 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     resources.set_status(rsp, status)
 
 
-def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem]) -> None:
+def _stop(
+    r: Request,
+    rsp: fnv1.RunFunctionResponse,
+    problems: list[Problem],
+    created: Source | None = None,
+) -> None:
+    """Keep what exists; once the new instance exists, report it as it runs."""
     conditions.report_problems(rsp, problems)
     resources.keep_observed(rsp, r.observed)
+    if created is not None:
+        rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+        status = instance.observed_status(r, created.engine, None)
+        status["source"] = created.status
+        resources.set_status(rsp, status)
 
 
 def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
@@ -219,9 +243,7 @@ WAITING = {
     RESOLVING,
     "BackupNotFound",
     "BackupNotAvailable",
-    refs.PENDING,
-    refs.NOT_FOUND,
-    refs.NOT_READY,
+    *refs.WAITING,
     "SourceNotRestorableYet",
 }
 
@@ -333,7 +355,15 @@ def _from_point_in_time(
 ) -> Source | Problem:
     pit = spec.pointInTime
     assert pit is not None
-    target = refs.resolve(r, rsp, pit.instanceRef, spec.serviceInstanceType, need_ready=False)
+    target = refs.resolve(
+        r,
+        rsp,
+        pit.instanceRef,
+        spec.serviceInstanceType,
+        need_ready=False,
+        kind=pit.instanceKind,
+        field="spec.pointInTime.instanceRef",
+    )
     if target.problem is not None:
         return target.problem
     assert target.instance is not None

@@ -136,6 +136,12 @@ class InstanceStatus(BaseModel):
 
 EngineType = Literal["postgresql", "mysql", "mariadb"]
 K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+# An instance and a Restore may share a name (and an engine): the kind says which one is meant.
+InstanceKind = Literal["PostgresqlInstance", "MysqlInstance", "MariadbInstance", "Restore"]
+_INSTANCE_KIND = (
+    "Kind of the object instanceRef names, when an instance and a Restore share its name: "
+    "PostgresqlInstance | MysqlInstance | MariadbInstance | Restore."
+)
 
 
 class BindingSpec(BaseModel):
@@ -147,6 +153,7 @@ class BindingSpec(BaseModel):
         max_length=63,
         description="Name of an instance or a Restore in this namespace. Immutable.",
     )
+    instanceKind: InstanceKind | None = Field(None, description=_INSTANCE_KIND)
     serviceInstanceType: EngineType | None = Field(
         None, description="postgresql | mysql | mariadb; checked against the instance if given."
     )
@@ -178,6 +185,7 @@ class BackupRequestSpec(BaseModel):
         max_length=63,
         description="Name of an instance or a Restore in this namespace. Immutable.",
     )
+    instanceKind: InstanceKind | None = Field(None, description=_INSTANCE_KIND)
     deletionPolicy: Literal["Delete", "Retain"] | None = Field(
         None,
         json_schema_extra={"default": "Delete"},
@@ -204,6 +212,7 @@ class PointInTime(_User):
     instanceRef: str = Field(
         ..., pattern=K8S_NAME_PATTERN, max_length=63, description="Source instance or Restore."
     )
+    instanceKind: InstanceKind | None = Field(None, description=_INSTANCE_KIND)
     restoreTime: str | None = Field(
         None,
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$",

@@ -12,7 +12,6 @@ from pydantic import BaseModel
 
 from function import binding, inputs, openapi
 from function.specs import (
-    DEFAULT_DB_NAME,
     BackupRequestSpec,
     BackupRequestStatus,
     BindingSpec,
@@ -52,21 +51,18 @@ class Kind:
         return f"{self.composite_plural}.{GROUP}"
 
 
-def _version_number(expr: str) -> str:
-    """CEL: "17.5" -> 17005000, "8.0.40" -> 8000040 (split is in Kubernetes' strings library)."""
-    parts = f"{expr}.split('.')"
-    return (
-        f"(int({parts}[0]) * 1000000 + int({parts}[1]) * 1000 + "
-        f"(size({parts}) > 2 ? int({parts}[2]) : 0))"
-    )
-
-
 def _optional(expr: str, path: list[str], default: str) -> str:
     """CEL for `expr.a.b.c` where every step may be absent, with a default."""
     checks = " && ".join(f"has({'.'.join([expr, *path[: i + 1]])})" for i in range(len(path)))
     return f"({checks} ? {'.'.join([expr, *path])} : {default})"
 
 
+# No rule compares with oldSelf (a transition rule): the API server sees only the last stored
+# spec, never what runs. After the function refused a stored edit (17.5 -> 17.6 not offered), a
+# rule "no downgrade" would refuse the way back to the running 17.5, and an immutable instanceRef
+# would keep a typo that never resolved forever. The function refuses changes against what exists
+# (observed resources) instead: downgrades, database name, region, encryption, a binding's
+# instance and role, a Backup's instance. See README "Conditions and events".
 INSTANCE_RULES = (
     {
         "rule": "!self.plan.startsWith('single-') || "
@@ -76,20 +72,6 @@ INSTANCE_RULES = (
         "read replicas",
         "fieldPath": ".config.compute.replicas",
         "reason": "FieldValueForbidden",
-    },
-    {
-        "rule": f"{_version_number('self.serviceVersion')} >= "
-        f"{_version_number('oldSelf.serviceVersion')}",
-        "message": "spec.serviceVersion cannot be downgraded; allowed: the running version or a "
-        "higher one",
-        "fieldPath": ".serviceVersion",
-    },
-    {
-        "rule": _optional("self", ["config", "database", "name"], f"'{DEFAULT_DB_NAME}'")
-        + " == "
-        + _optional("oldSelf", ["config", "database", "name"], f"'{DEFAULT_DB_NAME}'"),
-        "message": "spec.config.database.name is immutable",
-        "fieldPath": ".config.database.name",
     },
 )
 
@@ -101,20 +83,7 @@ INSTANCE_COLUMNS = (
     {"name": "BACKUP", "type": "string", "jsonPath": ".status.backup.schedule", "priority": 1},
 )
 
-BINDING_RULES = (
-    {
-        "rule": "self.instanceRef == oldSelf.instanceRef",
-        "message": "spec.instanceRef is immutable; create a new ServiceBinding instead",
-        "fieldPath": ".instanceRef",
-    },
-    {
-        "rule": _optional("self", ["role"], "'readWrite'")
-        + " == "
-        + _optional("oldSelf", ["role"], "'readWrite'"),
-        "message": "spec.role is immutable; create a new ServiceBinding with the other role",
-        "fieldPath": ".role",
-    },
-)
+BINDING_RULES: tuple[dict, ...] = ()
 
 BINDING_COLUMNS = (
     {"name": "INSTANCE", "type": "string", "jsonPath": ".spec.instanceRef"},
@@ -123,13 +92,7 @@ BINDING_COLUMNS = (
     {"name": "USER", "type": "string", "jsonPath": ".status.username", "priority": 1},
 )
 
-BACKUP_RULES = (
-    {
-        "rule": "self.instanceRef == oldSelf.instanceRef",
-        "message": "spec.instanceRef is immutable; create a new Backup instead",
-        "fieldPath": ".instanceRef",
-    },
-)
+BACKUP_RULES: tuple[dict, ...] = ()
 BACKUP_COLUMNS = (
     {"name": "INSTANCE", "type": "string", "jsonPath": ".spec.instanceRef"},
     {"name": "STATE", "type": "string", "jsonPath": ".status.phase"},
@@ -215,7 +178,8 @@ KINDS = (
 def xrd(kind: Kind, namespaced: bool = False) -> dict:
     """The LegacyCluster XRD (with claims), or the Crossplane v2 Namespaced one."""
     spec = openapi.structural(kind.spec)
-    spec["x-kubernetes-validations"] = [dict(r) for r in kind.rules]
+    if kind.rules:
+        spec["x-kubernetes-validations"] = [dict(r) for r in kind.rules]
     if namespaced:
         if kind.connection_keys:
             # v2 XRs have no connection details: the binding names its Secret here instead.
