@@ -151,8 +151,8 @@ class Tls(_Strict):
             raise ValueError("must hold PEM certificates (-----BEGIN CERTIFICATE-----)")
         try:
             ssl.create_default_context(cadata=v)
-        except (ssl.SSLError, ValueError) as err:
-            raise ValueError(f"holds a certificate that cannot be read ({err.args[-1]})") from None
+        except (ssl.SSLError, ValueError):
+            raise ValueError("holds a certificate block that is no readable certificate") from None
         return v
 
 
@@ -231,6 +231,8 @@ def describe_errors(err: ValidationError, prefix: str) -> list[str]:
         value = e.get("input")
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # protobuf Structs carry every number as a double
+        if isinstance(value, str) and len(value) > 80:
+            value = value[:60] + "..."  # e.g. a CA bundle: enough to recognise, not a page
         shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
         out.append(f"{path}: {e['msg'].lower()}{shown}")
     return out
