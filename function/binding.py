@@ -48,6 +48,7 @@ SECRET_KEYS = (
 # Present only when the platform gives tls.caBundle: the names pg (root.crt) and most other
 # clients (ca.crt) map to their CA option.
 CA_KEYS = ("ca.crt", "root.crt")
+OPTIONAL_KEYS = (*CA_KEYS, "sslrootcert")
 # servicebinding.io types the clients know: MariaDB speaks MySQL's protocol, and client libraries
 # (kube-service-bindings, Spring Cloud Bindings) look up MariaDB bindings as `mysql`.
 BINDING_TYPE = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
@@ -240,6 +241,9 @@ def secret_values(
     }
     if ca_bundle:
         values.update(dict.fromkeys(CA_KEYS, ca_bundle))
+        if kind == "postgresql":
+            # Spring Cloud Bindings adds sslrootcert=<binding directory>/<this value> to its URLs.
+            values["sslrootcert"] = "root.crt"
     return values
 
 
