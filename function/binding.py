@@ -266,6 +266,9 @@ def _uri_tls(kind: str, verify: bool) -> str:
 
 
 def compose_secret(r: Request, values: dict[str, str]) -> dict:
+    # Kubernetes never changes a Secret's type: one written before MariaDB bindings became type
+    # mysql keeps servicebinding.io/mariadb (clients read the `type` key, which does change).
+    kept = dig(r.observed.get(SECRET), "type")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -274,7 +277,7 @@ def compose_secret(r: Request, values: dict[str, str]) -> dict:
             "namespace": r.mode.owner_namespace,
             "labels": {"klutch.io/binding": r.mode.owner_name},
         },
-        "type": f"servicebinding.io/{values['type']}",
+        "type": kept or f"servicebinding.io/{values['type']}",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     }
 

@@ -411,7 +411,8 @@ def test_an_existing_binding_gets_the_new_keys_with_the_same_user(stub, ca_pem, 
         if kind == "postgresql"
         else "ssl=%7B%22rejectUnauthorized%22%3Atrue%2C%22verifyIdentity%22%3Atrue%7D"
     )
-    assert secret["type"] == f"servicebinding.io/{kind}"
+    # A Secret's type is immutable in Kubernetes: the old one stays; clients read the `type` key.
+    assert secret["type"] == f"servicebinding.io/{engine}"
     assert values == {
         "username": DETAILS["username"],
         "password": DETAILS["password"],
