@@ -8,6 +8,7 @@ until the user is dropped, and the Secret -> readiness and status.
 from __future__ import annotations
 
 import base64
+import json
 from urllib.parse import quote
 
 from crossplane.function import response
@@ -41,9 +42,17 @@ SECRET_KEYS = (
     "database",
     "uri",
     "type",
+    "engine",
     "provider",
+    "sslmode",
 )
-_URI_SCHEME = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+# Present only when the platform gives tls.caBundle: the names pg (root.crt) and most other
+# clients (ca.crt) map to their CA option.
+CA_KEYS = ("ca.crt", "root.crt")
+OPTIONAL_KEYS = (*CA_KEYS, "sslrootcert")
+# servicebinding.io types the clients know: MariaDB speaks MySQL's protocol, and client libraries
+# (kube-service-bindings, Spring Cloud Bindings) look up MariaDB bindings as `mysql`.
+BINDING_TYPE = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
@@ -113,7 +122,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     )
     resources.set_desired(rsp, USAGE, compose_usage(r, inst), True)
 
-    values = secret_values(r.connection_details(USER), inst)
+    values = secret_values(r.connection_details(USER), inst, r.input.tls.caBundle)
     clash = claim_secret_clash(r)
     if values is not None and not r.mode.namespaced:
         for key, value in values.items():
@@ -138,7 +147,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         conditions.warn(rsp, CLASH, clash)
     else:
         rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, PUBLISHED))
-        resources.set_desired(rsp, SECRET, compose_secret(r, inst.engine, values), True)
+        resources.set_desired(rsp, SECRET, compose_secret(r, values), True)
         status["binding"] = {"name": secret_name(r)}
     resources.set_status(rsp, status)
 
@@ -149,8 +158,15 @@ def _published(r: Request) -> dict:
     if secret is None:
         return {}
     out: dict = {"binding": {"name": dig(secret, "metadata", "name") or secret_name(r)}}
-    engine = str(secret.get("type") or "").removeprefix("servicebinding.io/")
-    if engine in _URI_SCHEME:
+    # The engine the Secret was written for: its `engine` key (a Secret written before that key
+    # existed names the engine in its type).
+    encoded = dig(secret, "data", "engine")
+    try:
+        engine = base64.b64decode(encoded).decode() if isinstance(encoded, str) else ""
+    except ValueError:
+        engine = ""
+    engine = engine or str(secret.get("type") or "").removeprefix("servicebinding.io/")
+    if engine in BINDING_TYPE:
         out["type"] = engine
     return out
 
@@ -237,20 +253,23 @@ def secret_name(r: Request) -> str:
     return f"{r.mode.owner_name}-creds"
 
 
-def secret_values(details: dict[str, str], inst: refs.Instance) -> dict[str, str] | None:
+def secret_values(
+    details: dict[str, str], inst: refs.Instance, ca_bundle: str | None = None
+) -> dict[str, str] | None:
     """All SPEC keys, or None while the SQL provider has not published the user's password."""
     user, password = details.get("username"), details.get("password")
     host = inst.endpoint or details.get("endpoint")
     port = str(inst.port or details.get("port") or "")
     if not (user and password and host and port):
         return None
-    scheme = _URI_SCHEME[inst.engine]
-    query = "?sslmode=require" if inst.engine == "postgresql" else "?ssl-mode=REQUIRED"
+    kind = BINDING_TYPE[inst.engine]
+    # RDS certificates name the instance endpoint, so a client given the CA can check the host too.
+    sslmode = "verify-full" if ca_bundle else "require"
     uri = (
-        f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
-        f"{quote(inst.dbname, safe='')}{query}"
+        f"{kind}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
+        f"{quote(inst.dbname, safe='')}?{_uri_tls(kind, verify=bool(ca_bundle))}"
     )
-    return {
+    values = {
         "username": user,
         "password": password,
         "dbname": inst.dbname,
@@ -259,12 +278,41 @@ def secret_values(details: dict[str, str], inst: refs.Instance) -> dict[str, str
         "host": host,
         "port": port,
         "uri": uri,
-        "type": inst.engine,
+        "type": kind,
+        "engine": inst.engine,
         "provider": "aws-rds",
+        "sslmode": sslmode,
     }
+    if ca_bundle:
+        values.update(dict.fromkeys(CA_KEYS, ca_bundle))
+        if kind == "postgresql":
+            # Spring Cloud Bindings adds sslrootcert=<binding directory>/<this value> to its URLs.
+            values["sslrootcert"] = "root.crt"
+    return values
 
 
-def compose_secret(r: Request, engine: str, values: dict[str, str]) -> dict:
+def _uri_tls(kind: str, verify: bool) -> str:
+    """The uri's TLS parameters, in the form the engine's common drivers read from a URL.
+
+    PostgreSQL: libpq (psycopg, ...) and node-postgres read sslmode; the CA is not in the URL (its
+    path in the app is unknown here): libpq takes PGSSLROOTCERT, Node NODE_EXTRA_CA_CERTS.
+    MySQL: mysql2 reads `ssl` as JSON and checks the host only with verifyIdentity; other drivers
+    take their TLS options in code (README).
+    """
+    if kind == "postgresql":
+        return f"sslmode={'verify-full' if verify else 'require'}"
+    ssl = (
+        {"rejectUnauthorized": True, "verifyIdentity": True}
+        if verify
+        else {"rejectUnauthorized": False}
+    )
+    return "ssl=" + quote(json.dumps(ssl, separators=(",", ":")), safe="")
+
+
+def compose_secret(r: Request, values: dict[str, str]) -> dict:
+    # Kubernetes never changes a Secret's type: one written before MariaDB bindings became type
+    # mysql keeps servicebinding.io/mariadb (clients read the `type` key, which does change).
+    kept = dig(r.observed.get(SECRET), "type")
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -273,7 +321,7 @@ def compose_secret(r: Request, engine: str, values: dict[str, str]) -> dict:
             "namespace": r.mode.owner_namespace,
             "labels": {"klutch.io/binding": r.mode.owner_name},
         },
-        "type": f"servicebinding.io/{engine}",
+        "type": kept or f"servicebinding.io/{values['type']}",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
     }
 

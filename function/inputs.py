@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import re
+import ssl
 from typing import Literal
 
 from google.protobuf import json_format, struct_pb2
@@ -130,6 +131,33 @@ class CatalogInput(_Strict):
     versions: dict[Engine, list[VersionEntry]] = Field(default_factory=dict)
 
 
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
+
+
+class Tls(_Strict):
+    caBundle: str | None = Field(
+        None,
+        description=(
+            "PEM certificates that sign the databases' server certificates, given to apps in "
+            f"each binding Secret so they verify the server; usually AWS's {RDS_CA_BUNDLE_URL}. "
+            "Unset: apps encrypt without verifying (sslmode require)."
+        ),
+    )
+
+    @field_validator("caBundle")
+    @classmethod
+    def _pem(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        if "-----BEGIN CERTIFICATE-----" not in v:
+            raise ValueError("must hold PEM certificates (-----BEGIN CERTIFICATE-----)")
+        try:
+            ssl.create_default_context(cadata=v)
+        except (ssl.SSLError, ValueError):
+            raise ValueError("holds a certificate block that is no readable certificate") from None
+        return v
+
+
 class Input(_Strict):
     """Platform configuration of function-rds, given as the Composition step's input."""
 
@@ -151,13 +179,19 @@ class Input(_Strict):
         pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="Namespace of platform-side Secrets (master passwords) in cluster mode.",
     )
-    sqlSslMode: Literal["disable", "require", "verify-ca", "verify-full"] = Field(
-        "require", description="TLS mode the SQL provider uses to reach each instance."
+    sqlSslMode: Literal["disable", "require"] = Field(
+        "require",
+        description=(
+            "TLS mode the SQL provider uses to reach each instance (require: encrypted). "
+            "verify-ca/verify-full are refused: provider-sql's PostgreSQL ProviderConfig has no CA "
+            "setting, so they could never verify an RDS certificate."
+        ),
     )
     applyImmediately: bool = Field(
         True, description="Apply changes now instead of in the next maintenance window."
     )
     safety: Safety = Field(default_factory=Safety)
+    tls: Tls = Field(default_factory=Tls)
     backup: Backup = Field(default_factory=Backup)
     tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
     catalog: CatalogInput = Field(default_factory=CatalogInput)
@@ -171,6 +205,17 @@ class Input(_Strict):
                 "reports the arn: a key id or an alias would lock every instance it encrypts)"
             )
         return value
+
+    @field_validator("sqlSslMode", mode="before")
+    @classmethod
+    def _verifiable(cls, v: object) -> object:
+        if v in ("verify-ca", "verify-full"):
+            raise ValueError(
+                f"{v} cannot verify RDS certificates: provider-sql's PostgreSQL ProviderConfig "
+                "has no CA setting (MySQL's would check system roots); allowed: 'require' or "
+                "'disable' (apps verify with tls.caBundle)"
+            )
+        return v
 
 
 @functools.lru_cache(maxsize=64)
@@ -203,6 +248,8 @@ def describe_errors(err: ValidationError, prefix: str) -> list[str]:
         value = e.get("input")
         if isinstance(value, float) and value.is_integer():
             value = int(value)  # protobuf Structs carry every number as a double
+        if isinstance(value, str) and len(value) > 80:
+            value = value[:60] + "..."  # e.g. a CA bundle: enough to recognise, not a page
         shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
         out.append(f"{path}: {e['msg'].lower()}{shown}")
     return out

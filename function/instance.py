@@ -563,8 +563,6 @@ def compose_sql_provider_config(r: Request, s: Settings) -> dict:
 _MYSQL_TLS = {
     "disable": "preferred",
     "require": "skip-verify",
-    "verify-ca": "true",
-    "verify-full": "true",
 }
 
 

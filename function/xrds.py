@@ -168,7 +168,7 @@ KINDS = (
         BindingStatus,
         BINDING_RULES,
         BINDING_COLUMNS,
-        binding.SECRET_KEYS,
+        binding.SECRET_KEYS + binding.OPTIONAL_KEYS,
     ),
     Kind("Backup", "backups", BackupRequestSpec, BackupRequestStatus, BACKUP_RULES, BACKUP_COLUMNS),
     Kind("Restore", "restores", RestoreSpec, RestoreStatus, RESTORE_RULES, RESTORE_COLUMNS),

@@ -64,8 +64,19 @@ def _as_postgres(*cmd: str) -> subprocess.CompletedProcess:
     return done
 
 
+# RDS with rds.force_ssl=1: every TCP connection must use TLS.
+_PG_HBA_TLS_ONLY = (
+    "local all all trust\n"
+    "hostssl all all 127.0.0.1/32 scram-sha-256\n"
+    "hostssl all all ::1/128 scram-sha-256\n"
+)
+
+
 @contextlib.contextmanager
-def postgresql(version: str, workdir: Path):
+def postgresql(
+    version: str, workdir: Path, tls: tuple[Path, Path] | None = None, tls_only: bool = False
+):
+    """tls: the server's certificate and key (default: self-signed); tls_only: hostssl only."""
     bindir = PG_BIN[version]
     if not (bindir / "postgres").exists():
         raise RuntimeError(f"PostgreSQL {version} is not installed: run scripts/sql-servers")
@@ -73,7 +84,17 @@ def postgresql(version: str, workdir: Path):
     data = workdir / "data"
     if os.geteuid() == 0:
         shutil.chown(workdir, "postgres")
-    crt, key = make_tls(workdir, "postgres" if os.geteuid() == 0 else None)
+    owner = "postgres" if os.geteuid() == 0 else None
+    if tls:
+        crt, key = workdir / "server.crt", workdir / "server.key"
+        shutil.copy(tls[0], crt)
+        shutil.copy(tls[1], key)
+        key.chmod(0o600)
+        if owner:
+            shutil.chown(crt, owner)
+            shutil.chown(key, owner)
+    else:
+        crt, key = make_tls(workdir, owner)
     _as_postgres(
         str(bindir / "initdb"),
         "-D",
@@ -86,11 +107,18 @@ def postgresql(version: str, workdir: Path):
         "--auth-local=trust",
         "--auth-host=scram-sha-256",
     )
+    if tls_only:
+        hba = workdir / "pg_hba.conf"
+        hba.write_text(_PG_HBA_TLS_ONLY)
+        if owner:
+            shutil.chown(hba, owner)
     port = free_port()
     options = (
         f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c ssl=on "
         f"-c ssl_cert_file={crt} -c ssl_key_file={key} -c fsync=off"
     )
+    if tls_only:
+        options += f" -c hba_file={workdir / 'pg_hba.conf'}"
     _as_postgres(
         str(bindir / "pg_ctl"),
         "-D",
@@ -116,12 +144,13 @@ def postgresql(version: str, workdir: Path):
 
 
 @contextlib.contextmanager
-def mariadb(workdir: Path):
+def mariadb(workdir: Path, tls: tuple[Path, Path] | None = None, tls_only: bool = False):
+    """tls: the server's certificate and key (default: self-signed); tls_only: TLS required."""
     if shutil.which("mariadbd") is None:
         raise RuntimeError("MariaDB is not installed: run scripts/sql-servers")
     workdir.mkdir(parents=True)
     data, sock = workdir / "data", workdir / "mysqld.sock"
-    crt, key = make_tls(workdir)
+    crt, key = tls or make_tls(workdir)
     subprocess.run(
         [
             "mariadb-install-db",
@@ -149,6 +178,7 @@ def mariadb(workdir: Path):
             f"--log-error={workdir / 'error.log'}",
             "--skip-log-bin",
             "--innodb-buffer-pool-size=64M",
+            *(["--require-secure-transport=ON"] if tls_only else []),
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -127,7 +127,8 @@ def connect(secret: dict[str, str]):
     if secret["type"] == "postgresql":
         return psycopg.connect(secret["uri"], autocommit=True)
     u = urlparse(secret["uri"])
-    assert parse_qs(u.query) == {"ssl-mode": ["REQUIRED"]}
+    # No tls.caBundle in this Input: encrypted, not verified (tests/test_binding_clients.py verifies).
+    assert parse_qs(u.query) == {"ssl": ['{"rejectUnauthorized":false}']}
     ctx = ssl.create_default_context()
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # RDS CA not in system roots
     return pymysql.connect(
@@ -169,20 +170,23 @@ def test_secret_has_every_key_and_works_with_envfrom(stub, instance):
             "database",
             "uri",
             "type",
+            "engine",
             "provider",
+            "sslmode",
         ]
     )
     assert s["endpoint"] == s["host"] == "127.0.0.1" and ":" not in s["endpoint"]
     assert s["port"] == str(instance.server.port)
     assert s["dbname"] == s["database"] == "app"
-    assert s["type"] == instance.server.engine and s["provider"] == "aws-rds"
-    assert b.secret_object["type"] == f"servicebinding.io/{instance.server.engine}"
+    scheme = "postgresql" if instance.server.engine == "postgresql" else "mysql"
+    assert s["type"] == scheme and s["engine"] == instance.server.engine
+    assert s["provider"] == "aws-rds" and s["sslmode"] == "require"
+    assert b.secret_object["type"] == f"servicebinding.io/{scheme}"
     assert b.secret_object["metadata"] == {
         "name": "keys-creds",
         "namespace": "team-a",
         "labels": {"klutch.io/binding": "keys"},
     }
-    scheme = "postgresql" if instance.server.engine == "postgresql" else "mysql"
     assert s["uri"].startswith(
         f"{scheme}://{s['username']}:{s['password']}@127.0.0.1:{s['port']}/app?"
     )

@@ -104,7 +104,7 @@ def test_invalid_input_is_a_fatal_error(tmp_path: Path):
     assert (
         'crossplane: error: cannot render composite resource: pipeline step "rds" returned a '
         "fatal result: cannot use the function input of this Composition step: "
-        "input.sqlSslMode: input should be 'disable', 'require', 'verify-ca' or 'verify-full' "
+        "input.sqlSslMode: input should be 'disable' or 'require' "
         "(got 'maybe')"
     ) in out.stderr
 
