@@ -304,7 +304,7 @@ def tag_problems(tags: dict[str, str], limit: int) -> list[str]:
     characters, keys starting aws: or klutch.io/), one sentence each naming the key."""
     out = []
     if len(tags) > limit:
-        out.append(f"{len(tags)} tags; allowed: at most {limit}")
+        out.append(f"has {len(tags)} tags; allowed: at most {limit}")
     for key in sorted(tags):
         value = tags[key]
         if not key or len(key) > MAX_TAG_KEY or not _tag_text_ok(key):

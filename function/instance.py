@@ -92,7 +92,8 @@ def reconcile(
     """Validate, then compose the instance; on any problem keep what exists and return None."""
     observed = r.observed.get(PRIMARY)
     if spec is not None:
-        problems = problems + validate(spec, engine, r, observed)
+        # With format problems spec is the rest of it: what depends on a broken field is skipped.
+        problems = problems + specs.unaffected(validate(spec, engine, r, observed), problems)
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
@@ -216,20 +217,13 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
             )
     limit = max(0, inputs.MAX_TAGS - inputs.OWN_TAGS - len(platform))
     for cause in inputs.tag_problems(tags, limit):
-        reserved = " is reserved;" in cause
-        out.append(
-            (
-                "spec.config.tags",
-                "TagReserved" if reserved else "SpecInvalid",
-                f"spec.config.tags {cause}"
-                + (
-                    f" ({len(platform)} platform tags and {inputs.OWN_TAGS} of the function count "
-                    "against AWS's 50)"
-                    if cause.endswith(f"at most {limit}")
-                    else ""
-                ),
+        if cause.startswith("has "):
+            cause += (
+                f" ({len(platform)} platform tag(s) and {inputs.OWN_TAGS} of the function count "
+                "against AWS's 50)"
             )
-        )
+        reason = "TagReserved" if " is reserved;" in cause else "SpecInvalid"
+        out.append(("spec.config.tags", reason, f"spec.config.tags {cause}"))
     return out
 
 

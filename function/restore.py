@@ -47,7 +47,8 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             for m in inputs.describe_errors(err, "spec")
         ]
         # The rest of the spec is checked too, so that every problem shows at once.
-        return _stop(r, rsp, problems + (validate_source_choice(r, partial) if partial else []))
+        more = specs.unaffected(validate_source_choice(r, partial), problems) if partial else []
+        return _stop(r, rsp, problems + more)
     assert spec is not None
     problems = validate_source_choice(r, spec)
     if problems:

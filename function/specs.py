@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from function.conditions import Problem
 from function.inputs import (
     PLAN_MAX_LENGTH,
     PLAN_PATTERN,
@@ -259,11 +260,12 @@ class PointInTime(_User):
             try:
                 datetime.fromisoformat(value)
             except ValueError as err:
+                why = "UTC offset out of range" if "offset" in str(err) else str(err)
                 raise PydanticCustomError(
                     "date_time",
                     "{value} is not a real time ({why}); allowed: an RFC 3339 time such as "
                     '"2026-11-24T09:30:00Z"',
-                    {"value": f'"{value}"', "why": str(err)},
+                    {"value": f'"{value}"', "why": why},
                 ) from err
         return value
 
@@ -356,3 +358,19 @@ def _without(data: Any, loc: tuple) -> Any:
     if len(loc) == 1:
         return {k: v for k, v in data.items() if k != loc[0]}
     return {**data, loc[0]: _without(data[loc[0]], loc[1:])}
+
+
+def unaffected(checks: list[Problem], invalid: list[Problem]) -> list[Problem]:
+    """The checks that do not depend on a field that already has a type or format problem (that
+    field was left out of the partial spec, so a check of it would speak of a default)."""
+    broken = [p.field for p in invalid]
+
+    def depends(check: Problem) -> bool:
+        # "spec" (exactly one restore source) depends on every source field.
+        fields = RESTORE_SOURCES if check.field == "spec" else (check.field,)
+        return any(b == f or b.startswith(f + ".") for b in broken for f in fields)
+
+    return [c for c in checks if not depends(c)]
+
+
+RESTORE_SOURCES = ("spec.backupRef", "spec.backupArn", "spec.pointInTime")
