@@ -340,7 +340,8 @@ def parse(model: type[M], data: dict) -> tuple[M | None, ValidationError | None,
             if e["type"] == "missing" and len(loc) == 1 and loc[0] in model.PLACEHOLDERS:
                 broken.add(str(loc[0]))
                 continue
-            pruned = _without(pruned, loc)
+            # A nested object missing a required field goes as a whole.
+            pruned = _without(pruned, loc[:-1] if e["type"] == "missing" else loc)
         stand_in = {f: model.PLACEHOLDERS[f] for f in broken}
         try:
             partial = model.model_validate({**pruned, **stand_in})

@@ -215,12 +215,22 @@ ROWS = [
         ],
     ),
     Row(
-        "RestoreNestedTypoPlusTwoSources",
+        "RestoreSourceTypo",
         "Restore",
-        {
-            "backupRef": "pre-migration",
-            "pointInTime": {"instanceref": "orders", "useLatestRestorableTime": True},
-        },
+        {"backupref": "pre-migration"},
+        [
+            ("SpecInvalid", "spec.backupref: extra inputs are not permitted (got 'pre-migration')"),
+            (
+                "RestoreSourceInvalid",
+                "exactly one source is needed, got none; allowed: one of spec.backupRef, "
+                "spec.backupArn, spec.pointInTime",
+            ),
+        ],
+    ),
+    Row(
+        "RestoreNestedTypo",
+        "Restore",
+        {"pointInTime": {"instanceref": "orders", "useLatestRestorableTime": True}},
         [
             ("SpecInvalid", "spec.pointInTime.instanceRef: field required"),
             (
