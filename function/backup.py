@@ -8,9 +8,8 @@ readiness and status.
 from __future__ import annotations
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
-from pydantic import ValidationError
 
-from function import conditions, inputs, naming, refs, resources
+from function import conditions, inputs, naming, refs, resources, specs
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -37,9 +36,8 @@ def snapshot_identifier(r: Request) -> str:
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     observed = r.observed.get(SNAPSHOT)
-    try:
-        spec = BackupRequestSpec.model_validate(r.spec)
-    except ValidationError as err:
+    spec, err, _ = specs.parse(BackupRequestSpec, r.spec)
+    if err is not None:
         conditions.report_problems(
             rsp,
             [
@@ -61,6 +59,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         kept = {**observed, "metadata": resources.own_metadata(observed)}
         resources.set_status(rsp, backup_status(r, instance_ref, kept, observed))
         return
+    assert spec is not None
 
     if observed is not None:
         body = frozen_snapshot(r, spec, observed, rsp)

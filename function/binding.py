@@ -13,9 +13,8 @@ from urllib.parse import quote
 
 from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
-from pydantic import ValidationError
 
-from function import conditions, inputs, naming, refs, resources, sql
+from function import conditions, inputs, naming, refs, resources, specs, sql
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -64,14 +63,14 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         # Once the Secret exists, its name and type stay on every path (servicebinding.io).
         **_published(r),
     }
-    try:
-        spec = BindingSpec.model_validate(r.spec)
-    except ValidationError as err:
+    spec, err, _ = specs.parse(BindingSpec, r.spec)
+    if err is not None:
         problems = [
             Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot bind {r.described()}: {m}")
             for m in inputs.describe_errors(err, "spec")
         ]
         return _stop(r, rsp, problems, status)
+    assert spec is not None
 
     role = spec.role or "readWrite"
     if not r.mode.namespaced and r.mode.owner_namespace:

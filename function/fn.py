@@ -94,6 +94,16 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         log.info("invalid function input", kind=kind, problems=msg)
         response.fatal(rsp, f"cannot use the function input of this Composition step: {msg}")
         return rsp
+    engine = instance.ENGINE_OF_KIND.get(str(kind).removeprefix("X"))
+    if engine is not None and not cat.version_names(engine):
+        # A catalog without this engine's versions refuses every developer: the platform's error.
+        response.fatal(
+            rsp,
+            "cannot use the function input of this Composition step: input.catalog.versions."
+            f"{engine}: no {engine} versions are offered, so every {kind.removeprefix('X')} "
+            f'would be refused; allowed: at least one {engine} version, or catalog mode "extend"',
+        )
+        return rsp
     try:
         r = load(req, inp, cat)
         handler(r, rsp)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import functools
 import re
 import ssl
-from typing import Literal
+import unicodedata
+from typing import Any, Literal
 
 from google.protobuf import json_format, struct_pb2
 from pydantic import (
@@ -19,6 +20,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from function import catalog
 
@@ -32,12 +34,44 @@ WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$
 VERSION_PATTERN = r"^[0-9]+(\.[0-9]+){1,2}$"
 KMS_KEY_ARN_PATTERN = r"^arn:aws[a-z-]*:kms:[a-z]{2}(-[a-z]+)+-[0-9]:[0-9]{12}:key/[a-zA-Z0-9-]+$"
 
+# The plan names a spec can ask for (specs.py and the XRDs use the same pattern).
+PLAN_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+PLAN_MAX_LENGTH = 63
+VERSION_MAX_LENGTH = 16
+MIN_WINDOW_MINUTES = 30
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# AWS tag limits (the same for RDS, snapshots and AWS Backup).
+MAX_TAGS = 50
+MAX_TAG_KEY = 128
+MAX_TAG_VALUE = 256
+_TAG_PUNCTUATION = set("_.:/=+-@")
+# The tags the function itself puts on a resource: klutch.io/namespace, name, plan, engine and, on
+# replicas, role (a snapshot carries three). Counted against AWS's 50 before anyone else's.
+OWN_TAGS = 5
+OWN_TAG_PREFIX = "klutch.io/"
 
 
-class Aws(_Strict):
+def whole_numbers(data: Any) -> Any:
+    """A mapping's whole-number floats as ints: protobuf Structs carry every number as a double,
+    and the models are strict (a string is never taken for a number)."""
+    if isinstance(data, dict):
+        return {
+            k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in data.items()
+        }
+    return data
+
+
+class StrictModel(BaseModel):
+    # strict: "100" is not a number and "true" not a boolean; a typo is an error, not ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers(cls, data: Any) -> Any:
+        return whole_numbers(data)
+
+
+class Aws(StrictModel):
     providerConfigName: str = Field(
         "default", min_length=1, description="Name of the AWS provider's ProviderConfig."
     )
@@ -48,7 +82,7 @@ class Aws(_Strict):
     )
 
 
-class Network(_Strict):
+class Network(StrictModel):
     dbSubnetGroupName: str | None = Field(
         None, description="DB subnet group every instance is placed in (private subnets)."
     )
@@ -57,7 +91,7 @@ class Network(_Strict):
     )
 
 
-class Safety(_Strict):
+class Safety(StrictModel):
     deletionProtection: bool = Field(
         True, description="Set RDS deletion protection on every primary instance."
     )
@@ -69,17 +103,40 @@ class Safety(_Strict):
     )
 
 
-class BackupDefaults(_Strict):
+class BackupDefaults(StrictModel):
     schedule: Schedule = Field("daily", description="Schedule when spec.backup.schedule is unset.")
     retentionDays: int = Field(
         7, ge=1, le=35, description="Retention when spec.backup.retentionDays is unset."
     )
     window: str | None = Field(
-        None, pattern=WINDOW_PATTERN, description="Daily backup window, UTC, e.g. 03:00-04:00."
+        None,
+        pattern=WINDOW_PATTERN,
+        description="Daily backup window, UTC, e.g. 03:00-04:00; at least 30 minutes.",
     )
 
+    @field_validator("window")
+    @classmethod
+    def _window(cls, window: str | None) -> str | None:
+        if window and window_minutes(window) < MIN_WINDOW_MINUTES:
+            raise PydanticCustomError(
+                "window_too_short",
+                'window "{window}" is shorter than 30 minutes: RDS refuses it for every instance '
+                "that keeps the default; allowed: a UTC window of at least 30 minutes such as "
+                '"03:00-04:00"',
+                {"window": window},
+            )
+        return window
 
-class HourlyBackup(_Strict):
+
+def window_minutes(window: str) -> int:
+    """Length of a HH:MM-HH:MM window in minutes (it may span midnight)."""
+    start, end = window.split("-")
+    a = int(start[:2]) * 60 + int(start[3:])
+    b = int(end[:2]) * 60 + int(end[3:])
+    return (b - a) % (24 * 60)
+
+
+class HourlyBackup(StrictModel):
     iamRoleArn: str | None = Field(
         None,
         pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
@@ -92,12 +149,24 @@ class HourlyBackup(_Strict):
     )
 
 
-class Backup(_Strict):
+class Backup(StrictModel):
     defaults: BackupDefaults = Field(default_factory=BackupDefaults)
     hourly: HourlyBackup = Field(default_factory=HourlyBackup)
 
+    @model_validator(mode="after")
+    def _hourly_default(self) -> Backup:
+        # A default no developer could satisfy is the platform's error, not every developer's.
+        if self.defaults.schedule == "hourly" and not self.hourly.iamRoleArn:
+            raise PydanticCustomError(
+                "hourly_without_role",
+                'defaults.schedule "hourly" needs hourly.iamRoleArn (AWS Backup), so every '
+                "instance without its own schedule would be refused; allowed: set "
+                'hourly.iamRoleArn, or defaults.schedule "daily" or "none"',
+            )
+        return self
 
-class PlanEntry(_Strict):
+
+class PlanEntry(StrictModel):
     instanceClass: str = Field(..., pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
     storageGiB: int = Field(..., ge=20, le=65536, description="Default and minimum storage, GiB.")
     maxStorageGiB: int = Field(..., ge=20, le=65536, description="Maximum (autoscaling), GiB.")
@@ -108,21 +177,30 @@ class PlanEntry(_Strict):
     @model_validator(mode="after")
     def _bounds(self) -> PlanEntry:
         if self.storageGiB > self.maxStorageGiB:
-            raise ValueError("storageGiB must not exceed maxStorageGiB")
+            raise PydanticCustomError(
+                "plan_bounds",
+                "storageGiB {storage} exceeds maxStorageGiB {max}; allowed: storageGiB <= "
+                "maxStorageGiB",
+                {"storage": self.storageGiB, "max": self.maxStorageGiB},
+            )
         if self.replicas > self.maxReplicas:
-            raise ValueError("replicas must not exceed maxReplicas")
+            raise PydanticCustomError(
+                "plan_bounds",
+                "replicas {replicas} exceeds maxReplicas {max}; allowed: replicas <= maxReplicas",
+                {"replicas": self.replicas, "max": self.maxReplicas},
+            )
         return self
 
 
-class VersionEntry(_Strict):
-    version: str = Field(..., pattern=VERSION_PATTERN)
+class VersionEntry(StrictModel):
+    version: str = Field(..., pattern=VERSION_PATTERN, max_length=VERSION_MAX_LENGTH)
     majorUpgradeFrom: list[str] = Field(
         default_factory=list,
         description="Majors an existing database may be upgraded from to this version.",
     )
 
 
-class CatalogInput(_Strict):
+class CatalogInput(StrictModel):
     mode: Literal["extend", "replace"] = Field(
         "extend",
         description="extend: merge over the built-in catalog; replace: use only these entries.",
@@ -130,11 +208,54 @@ class CatalogInput(_Strict):
     plans: dict[str, PlanEntry] = Field(default_factory=dict)
     versions: dict[Engine, list[VersionEntry]] = Field(default_factory=dict)
 
+    @field_validator("plans")
+    @classmethod
+    def _plan_names(cls, plans: dict[str, PlanEntry]) -> dict[str, PlanEntry]:
+        # A plan name no spec can carry (the XRDs' pattern) could never be chosen.
+        for name in plans:
+            if len(name) > PLAN_MAX_LENGTH or not re.match(PLAN_PATTERN, name):
+                raise PydanticCustomError(
+                    "plan_name",
+                    'plan name "{name}" can never be asked for in spec.plan; allowed: 1..63 '
+                    "lower-case letters, digits and '-', starting with a letter or digit",
+                    {"name": name},
+                )
+        return plans
+
+    @field_validator("versions")
+    @classmethod
+    def _unique_versions(
+        cls, versions: dict[str, list[VersionEntry]]
+    ) -> dict[str, list[VersionEntry]]:
+        for engine, entries in versions.items():
+            seen: set[str] = set()
+            for e in entries:
+                if e.version in seen:
+                    raise PydanticCustomError(
+                        "duplicate_version",
+                        '{engine} lists "{version}" twice; allowed: each version once',
+                        {"engine": engine, "version": e.version},
+                    )
+                seen.add(e.version)
+        return versions
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> CatalogInput:
+        for what, given in (("plans", self.plans), ("versions", any(self.versions.values()))):
+            if self.mode == "replace" and not given:
+                raise PydanticCustomError(
+                    "empty_catalog",
+                    'mode "replace" with no {what} leaves developers nothing to ask for; '
+                    'allowed: at least one entry in {what}, or mode "extend"',
+                    {"what": what},
+                )
+        return self
+
 
 RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 
 
-class Tls(_Strict):
+class Tls(StrictModel):
     caBundle: str | None = Field(
         None,
         description=(
@@ -158,7 +279,7 @@ class Tls(_Strict):
         return v
 
 
-class Input(_Strict):
+class Input(StrictModel):
     """Platform configuration of function-rds, given as the Composition step's input."""
 
     apiVersion: Literal["rds.fn.anynines.com/v1beta1"] = API_VERSION
@@ -193,7 +314,11 @@ class Input(_Strict):
     safety: Safety = Field(default_factory=Safety)
     tls: Tls = Field(default_factory=Tls)
     backup: Backup = Field(default_factory=Backup)
-    tags: dict[str, str] = Field(default_factory=dict, description="Extra tags on every resource.")
+    tags: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra tags on every resource (AWS limits; at most 45: the function adds up "
+        "to 5 klutch.io/ tags).",
+    )
     catalog: CatalogInput = Field(default_factory=CatalogInput)
 
     @field_validator("kmsKeyId")
@@ -201,8 +326,8 @@ class Input(_Strict):
     def _kms_key_arn(cls, value: str | None) -> str | None:
         if value is not None and not re.fullmatch(KMS_KEY_ARN_PATTERN, value):
             raise ValueError(
-                "must be the arn of a kms key, arn:aws:kms:<region>:<account>:key/<key id> (aws "
-                "reports the arn: a key id or an alias would lock every instance it encrypts)"
+                "must be the ARN of a KMS key, arn:aws:kms:<region>:<account>:key/<key id> (AWS "
+                "reports the ARN: a key id or an alias would lock every instance it encrypts)"
             )
         return value
 
@@ -216,6 +341,48 @@ class Input(_Strict):
                 "'disable' (apps verify with tls.caBundle)"
             )
         return v
+
+    @field_validator("tags")
+    @classmethod
+    def _aws_tags(cls, tags: dict[str, str]) -> dict[str, str]:
+        problems = tag_problems(tags, MAX_TAGS - OWN_TAGS)
+        if problems:
+            # PydanticCustomError formats {…}: pass the text as a value, never as the template.
+            raise PydanticCustomError("aws_tags", "{problems}", {"problems": "; ".join(problems)})
+        return tags
+
+
+def _tag_text_ok(text: str) -> bool:
+    # AWS: ^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$ (letters, separators, numbers of any script).
+    return all(c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text)
+
+
+_TAG_CHARACTERS = "letters, digits, spaces and _ . : / = + - @"
+
+
+def tag_problems(tags: dict[str, str], limit: int) -> list[str]:
+    """What AWS would refuse in these tags (more than `limit`, key 1..128 and value <= 256 of its
+    characters, keys starting aws: or klutch.io/), one sentence each naming the key."""
+    out = []
+    if len(tags) > limit:
+        out.append(f"has {len(tags)} tags; allowed: at most {limit}")
+    for key in sorted(tags):
+        value = tags[key]
+        if not key or len(key) > MAX_TAG_KEY or not _tag_text_ok(key):
+            out.append(
+                f'key "{key}" is not an AWS tag key; allowed: 1..{MAX_TAG_KEY} {_TAG_CHARACTERS}'
+            )
+        elif key.lower().startswith("aws:") or key.startswith(OWN_TAG_PREFIX):
+            out.append(
+                f'key "{key}" is reserved; allowed: keys not starting with "aws:" or '
+                f'"{OWN_TAG_PREFIX}"'
+            )
+        if len(value) > MAX_TAG_VALUE or not _tag_text_ok(value):
+            out.append(
+                f'"{key}" value "{value}" is not an AWS tag value; allowed: '
+                f"0..{MAX_TAG_VALUE} {_TAG_CHARACTERS}"
+            )
+    return out
 
 
 @functools.lru_cache(maxsize=64)
@@ -250,6 +417,9 @@ def describe_errors(err: ValidationError, prefix: str) -> list[str]:
             value = int(value)  # protobuf Structs carry every number as a double
         if isinstance(value, str) and len(value) > 80:
             value = value[:60] + "..."  # e.g. a CA bundle: enough to recognise, not a page
-        shown = f" (got {value!r})" if isinstance(value, str | int | float | bool) else ""
-        out.append(f"{path}: {e['msg'].lower()}{shown}")
+        # Only the first letter: the rest may quote what the developer must type ('readWrite').
+        msg = e["msg"][:1].lower() + e["msg"][1:]
+        scalar = isinstance(value, str | int | float | bool)
+        shown = f" (got {value!r})" if scalar and f'"{value}"' not in msg else ""
+        out.append(f"{path}: {msg}{shown}")
     return out

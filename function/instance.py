@@ -11,9 +11,8 @@ import math
 from dataclasses import dataclass
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
-from pydantic import ValidationError
 
-from function import catalog, conditions, inputs, naming, resources, schedule, sql
+from function import catalog, conditions, inputs, naming, resources, schedule, specs, sql
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -30,7 +29,6 @@ ENGINE_OF_KIND = {
     "MysqlInstance": "mysql",
     "MariadbInstance": "mariadb",
 }
-PLATFORM_TAG_PREFIX = "klutch.io/"
 # Without LateInitialize the provider never copies what AWS reports (iops, storageThroughput,
 # parameterGroupName, ...) into forProvider: a late-initialized `iops: 3000` makes AWS refuse gp3
 # storage of 400 GiB or more (terraform-provider-aws#28382), and a late-initialized parameter group
@@ -102,7 +100,8 @@ def reconcile(
     """Validate, then compose the instance; on any problem keep what exists and return None."""
     observed = r.observed.get(PRIMARY)
     if spec is not None:
-        problems = problems + validate(spec, engine, r, observed)
+        # With format problems spec is the rest of it: what depends on a broken field is skipped.
+        problems = problems + specs.unaffected(validate(spec, engine, r, observed), problems)
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
@@ -115,13 +114,14 @@ def reconcile(
 
 
 def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:
-    try:
-        return InstanceSpec.model_validate(r.spec), []
-    except ValidationError as err:
-        return None, [
-            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot compose {r.described()}: {m}")
-            for m in inputs.describe_errors(err, "spec")
-        ]
+    """The spec, or with its type/format problems the rest of it, so all problems show at once."""
+    spec, err, partial = specs.parse(InstanceSpec, r.spec)
+    if err is None:
+        return spec, []
+    return partial, [
+        Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot compose {r.described()}: {m}")
+        for m in inputs.describe_errors(err, "spec")
+    ]
 
 
 def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None) -> list[Problem]:
@@ -134,7 +134,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     cat, inp = r.catalog, r.input
     config = spec.config
     plan = cat.plan(spec.plan)
-    if plan is None:
+    if plan is None and spec.plan:  # "" stands for a plan that already has a format problem
         refuse(
             "spec.plan",
             "PlanNotOffered",
@@ -189,14 +189,8 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
             "spec.config.encryptedStorage false is not allowed on this platform; allowed: true",
         )
 
-    for key in sorted((config.tags or {}) if config else {}):
-        if key.startswith((PLATFORM_TAG_PREFIX, "aws:")) or len(key) > 128:
-            refuse(
-                f"spec.config.tags.{key}",
-                "TagReserved",
-                f'spec.config.tags key "{key}" is reserved or too long; allowed: keys of at '
-                f'most 128 characters not starting with "{PLATFORM_TAG_PREFIX}" or "aws:"',
-            )
+    for field, reason, cause in validate_tags((config.tags or {}) if config else {}, inp.tags):
+        refuse(field, reason, cause)
 
     if observed is not None:
         for field, want, have in _immutables(spec, r, observed):
@@ -212,6 +206,33 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
         refuse(field, reason, cause)
     return problems
+
+
+def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[str, str, str]]:
+    """(field, reason, cause) for tags AWS would refuse, or that would replace a platform tag.
+
+    AWS allows 50 tags per resource: the function's own and the platform's come first."""
+    out = []
+    for key in sorted(tags):
+        if key in platform:
+            out.append(
+                (
+                    f"spec.config.tags.{key}",
+                    "TagReserved",
+                    f'spec.config.tags key "{key}" is set by the platform (input tags) and is '
+                    "never overridden; allowed: another key",
+                )
+            )
+    limit = max(0, inputs.MAX_TAGS - inputs.OWN_TAGS - len(platform))
+    for cause in inputs.tag_problems(tags, limit):
+        if cause.startswith("has "):
+            cause += (
+                f" ({len(platform)} platform tag(s) and {inputs.OWN_TAGS} of the function count "
+                "against AWS's 50)"
+            )
+        reason = "TagReserved" if " is reserved;" in cause else "SpecInvalid"
+        out.append(("spec.config.tags", reason, f"spec.config.tags {cause}"))
+    return out
 
 
 def validate_version(

@@ -17,10 +17,45 @@ from function import fn, render
 def cli(ctx: click.Context, **kwargs) -> None:
     """Serve the function over gRPC (default) or render examples locally (`render`)."""
     if ctx.invoked_subcommand is None:
-        sdkcli.run(fn.FunctionRunner(), **kwargs)
+        problem = serve_problem(kwargs["insecure"], kwargs["tls_certs_dir"])
+        if problem:
+            fail(problem)
+        try:
+            sdkcli.run(fn.FunctionRunner(), **kwargs)
+        except (OSError, RuntimeError, ValueError) as err:  # e.g. the address is in use
+            fail(f"cannot serve on {kwargs['address']}: {err}")
 
 
-_path = click.Path(exists=True, path_type=Path)
+TLS_FILES = ("tls.crt", "tls.key", "ca.crt")
+
+
+def serve_problem(insecure: bool, tls_certs_dir: str | None) -> str | None:
+    """Why the server cannot start with these settings, in one line; None when it can."""
+    if insecure:
+        return None
+    if not tls_certs_dir:
+        return (
+            "no TLS settings: set TLS_SERVER_CERTS_DIR (or --tls-server-certs-dir) to a "
+            f"directory with {', '.join(TLS_FILES)} as Crossplane mounts them, or pass "
+            "--insecure to serve without TLS (local use only)"
+        )
+    missing = [f for f in TLS_FILES if not (Path(tls_certs_dir) / f).is_file()]
+    if missing:
+        return (
+            f'TLS directory "{tls_certs_dir}" has no {", ".join(missing)}; allowed: a '
+            f"directory with {', '.join(TLS_FILES)}, or --insecure (local use only)"
+        )
+    return None
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit code 1: a user's mistake never shows a traceback."""
+    click.echo(f"function-rds: error: {message}", err=True)
+    sys.exit(1)
+
+
+# Files are checked when read (render.load_docs), so that every problem is one line naming it.
+_path = click.Path(path_type=Path)
 
 
 @cli.command("render")
@@ -54,6 +89,9 @@ def render_cmd(**kw) -> None:
         docs = render.render(opts)
     except render.RenderError as err:
         click.echo(f"crossplane: error: {err}", err=True)
+        sys.exit(1)
+    except Exception as err:  # a file shaped in a way render does not expect: still one line
+        click.echo(f"crossplane: error: cannot render: {type(err).__name__}: {err}", err=True)
         sys.exit(1)
     click.echo(render.dump(docs), nl=False)
 

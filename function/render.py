@@ -75,8 +75,31 @@ def load_docs(path: Path | None) -> list[dict]:
         raise RenderError(f'no YAML files found in "{path}" (.yaml or .yml)')
     docs: list[dict] = []
     for f in files:
-        docs.extend(d for d in yaml.safe_load_all(f.read_text()) if d)
+        docs.extend(_read(f))
     return docs
+
+
+def _read(path: Path) -> list[dict]:
+    """The objects in one YAML file; anything else is a RenderError naming the file."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        why = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise RenderError(f'cannot read "{path}": {why}') from err
+    try:
+        loaded = [d for d in yaml.safe_load_all(text) if d is not None]
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(err, "problem", None) or "cannot be parsed"
+        raise RenderError(f'"{path}" is not YAML: {problem}{where}') from err
+    for doc in loaded:
+        if not isinstance(doc, dict):
+            raise RenderError(
+                f'"{path}" holds a YAML {type(doc).__name__} where a Kubernetes object (a '
+                "mapping with apiVersion and kind) is expected"
+            )
+    return loaded
 
 
 def with_defaults(schema: dict, obj):
@@ -108,7 +131,12 @@ def claim_to_composite(claim: dict, composite_kind: str) -> dict:
     """The composite Crossplane's claim controller would create for this claim."""
     meta = claim.get("metadata") or {}
     name, namespace = meta.get("name", ""), meta.get("namespace", "default")
-    spec = dict(claim.get("spec") or {})
+    # Claim-only fields stay on the claim (Crossplane's claim syncer does not copy them).
+    spec = {
+        k: v
+        for k, v in (claim.get("spec") or {}).items()
+        if k not in ("compositeDeletePolicy", "resourceRef")
+    }
     spec["claimRef"] = {
         "apiVersion": claim.get("apiVersion"),
         "kind": claim.get("kind"),
@@ -265,8 +293,11 @@ def _call(
 
 def render(opts: Options) -> list[dict]:
     xrs = load_docs(opts.xr)
-    if not xrs:
-        raise RenderError(f'no composite resource in "{opts.xr}"')
+    if len(xrs) != 1:
+        raise RenderError(
+            f'"{opts.xr}" holds {len(xrs)} objects; allowed: exactly one composite resource '
+            "or claim"
+        )
     compositions = load_docs(opts.composition)
     if len(compositions) != 1:
         raise RenderError(f'expected one Composition in "{opts.composition}"')
@@ -284,7 +315,14 @@ def render(opts: Options) -> list[dict]:
         annotations = (doc.get("metadata") or {}).get("annotations") or {}
         observed[annotations.get(RESOURCE_NAME, "")] = doc
     pool = [d for p in opts.required for d in load_docs(p)]
-    override = load_docs(opts.input)[0] if opts.input else None
+    override = None
+    if opts.input is not None:
+        given = load_docs(opts.input)
+        if len(given) != 1:
+            raise RenderError(
+                f'--input "{opts.input}" holds {len(given)} objects; allowed: exactly one Input'
+            )
+        override = given[0]
 
     state = fnv1.State(composite=fnv1.Resource(resource=resource.dict_to_struct(xr)))
     for name, doc in observed.items():

@@ -13,9 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
-from pydantic import ValidationError
 
-from function import catalog, conditions, inputs, instance, mode, refs, resources
+from function import catalog, conditions, inputs, instance, mode, refs, resources, specs
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -46,18 +45,16 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     # What the new instance was restored from, once AWS accepted the restore: known whatever the
     # spec says now. Before that, a refused create leaves the developer free to change the spec.
     created = frozen(observed) if observed is not None and accepted(observed) else None
-    try:
-        spec = RestoreSpec.model_validate(r.spec)
-    except ValidationError as err:
-        return _stop(
-            r,
-            rsp,
-            [
-                Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot restore {r.described()}: {m}")
-                for m in inputs.describe_errors(err, "spec")
-            ],
-            created,
-        )
+    spec, err, partial = specs.parse(RestoreSpec, r.spec)
+    if err is not None:
+        problems = [
+            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot restore {r.described()}: {m}")
+            for m in inputs.describe_errors(err, "spec")
+        ]
+        # The rest of the spec is checked too, so that every problem shows at once.
+        more = specs.unaffected(validate_source_choice(r, partial), problems) if partial else []
+        return _stop(r, rsp, problems + more, created)
+    assert spec is not None
     problems = validate_source_choice(r, spec)
     if problems:
         return _stop(r, rsp, problems, created)

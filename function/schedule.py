@@ -70,7 +70,7 @@ def validate(
                 "backups on a replicated instance; allowed: daily, hourly, or no replicas",
             )
         )
-    if s.window and _window_minutes(s.window) < 30:
+    if s.window and inputs.window_minutes(s.window) < inputs.MIN_WINDOW_MINUTES:
         out.append(
             (
                 "spec.backup.window",
@@ -80,13 +80,6 @@ def validate(
             )
         )
     return out
-
-
-def _window_minutes(window: str) -> int:
-    start, end = window.split("-")
-    a = int(start[:2]) * 60 + int(start[3:])
-    b = int(end[:2]) * 60 + int(end[3:])
-    return (b - a) % (24 * 60)
 
 
 def names(identifier: str) -> str:

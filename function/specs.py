@@ -8,19 +8,64 @@ stays visible; defaults that never depend on the platform are also written into 
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import datetime
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from function.inputs import VERSION_PATTERN, WINDOW_PATTERN, Schedule
+from function.conditions import Problem
+from function.inputs import (
+    PLAN_MAX_LENGTH,
+    PLAN_PATTERN,
+    VERSION_MAX_LENGTH,
+    VERSION_PATTERN,
+    WINDOW_PATTERN,
+    Schedule,
+    StrictModel,
+)
 
 DB_NAME_PATTERN = r"^[a-zA-Z][a-zA-Z0-9_]{0,62}$"
 DEFAULT_DB_NAME = "app"
 
+# What Crossplane itself writes into a composite's spec beside the developer's fields: a
+# LegacyCluster XR's (crossplane internal/xcrd CompositeResourceSpecProps) and, in v2, everything
+# under spec.crossplane. Only these are let through unchecked; every other field is ours, strict.
+CROSSPLANE_FIELDS = frozenset(
+    {
+        "compositionRef",
+        "compositionSelector",
+        "compositionRevisionRef",
+        "compositionRevisionSelector",
+        "compositionUpdatePolicy",
+        "claimRef",
+        "environmentConfigRefs",
+        "resourceRefs",
+        "publishConnectionDetailsTo",
+        "writeConnectionSecretToRef",
+        "crossplane",
+    }
+)
 
-class _User(BaseModel):
-    # Unknown fields are an error, so that a typo in a manifest is reported, not ignored.
-    model_config = ConfigDict(extra="forbid", frozen=True)
+
+class _User(StrictModel):
+    """What a developer writes: unknown fields and wrong types ("100" for a number) are errors,
+    so that a typo such as `rol: readOnly` is reported, never silently ignored."""
+
+
+class _Composite(_User):
+    """A composite's whole spec: the developer's fields, strict, beside Crossplane's own."""
+
+    # Valid stand-ins for required fields that had errors, so that the rest can still be checked
+    # (see parse); the stand-in is then replaced by "" which the checks skip.
+    PLACEHOLDERS: ClassVar[dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _without_crossplane(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if k not in CROSSPLANE_FIELDS}
+        return data
 
 
 class Database(_User):
@@ -82,20 +127,19 @@ class BackupSpec(_User):
     )
 
 
-class InstanceSpec(BaseModel):
-    # Crossplane adds its own fields (claimRef, compositionRef, ...) beside ours: ignore those.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class InstanceSpec(_Composite):
+    PLACEHOLDERS: ClassVar[dict[str, Any]] = {"serviceVersion": "0.0", "plan": "x"}
 
     serviceVersion: str = Field(
         ...,
         pattern=VERSION_PATTERN,
-        max_length=16,
+        max_length=VERSION_MAX_LENGTH,
         description="Engine version, one the platform offers (e.g. 17.5). Never downgraded.",
     )
     plan: str = Field(
         ...,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
-        max_length=63,
+        pattern=PLAN_PATTERN,
+        max_length=PLAN_MAX_LENGTH,
         description="Plan, one the platform offers (e.g. single-small, cluster-medium).",
     )
     config: InstanceConfig | None = None
@@ -144,9 +188,7 @@ _INSTANCE_KIND = (
 )
 
 
-class BindingSpec(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class BindingSpec(_Composite):
     instanceRef: str = Field(
         ...,
         pattern=K8S_NAME_PATTERN,
@@ -176,9 +218,7 @@ class BindingStatus(BaseModel):
     type: str | None = None
 
 
-class BackupRequestSpec(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
+class BackupRequestSpec(_Composite):
     instanceRef: str = Field(
         ...,
         pattern=K8S_NAME_PATTERN,
@@ -216,6 +256,7 @@ class PointInTime(_User):
     restoreTime: str | None = Field(
         None,
         pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2})$",
+        json_schema_extra={"format": "date-time"},
         description="RFC 3339 time to restore to; mutually exclusive with useLatestRestorableTime.",
     )
     useLatestRestorableTime: bool | None = Field(
@@ -223,10 +264,25 @@ class PointInTime(_User):
         description="Restore to the latest restorable time; mutually exclusive with restoreTime.",
     )
 
+    @field_validator("restoreTime")
+    @classmethod
+    def _real_time(cls, value: str | None) -> str | None:
+        # The pattern admits 2026-02-30 or 25:30 or +99:00; only a real time can be restored to.
+        if value is not None:
+            try:
+                datetime.fromisoformat(value)
+            except ValueError as err:
+                why = "UTC offset out of range" if "offset" in str(err) else str(err)
+                raise PydanticCustomError(
+                    "date_time",
+                    "{value} is not a real time ({why}); allowed: an RFC 3339 time such as "
+                    '"2026-11-24T09:30:00Z"',
+                    {"value": f'"{value}"', "why": why},
+                ) from err
+        return value
 
-class RestoreSpec(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
+class RestoreSpec(_Composite):
     backupRef: str | None = Field(
         None,
         pattern=K8S_NAME_PATTERN,
@@ -249,8 +305,8 @@ class RestoreSpec(BaseModel):
     )
     plan: str | None = Field(
         None,
-        pattern=r"^[a-z0-9][a-z0-9-]*$",
-        max_length=63,
+        pattern=PLAN_PATTERN,
+        max_length=PLAN_MAX_LENGTH,
         description="Plan of the new instance; default: the source's plan.",
     )
     config: InstanceConfig | None = None
@@ -271,3 +327,67 @@ class RestoreStatus(InstanceStatus):
     source: RestoreSource | None = Field(
         None, description="What was restored; frozen once created."
     )
+
+
+M = TypeVar("M", bound="_Composite")
+
+
+def parse(model: type[M], data: dict) -> tuple[M | None, ValidationError | None, M | None]:
+    """(spec, None, spec) when valid; else (None, errors, partial): the spec without the fields
+    that had errors, so that every other problem is reported in the same answer (None when
+    nothing sensible is left). A required field with an error reads "" in the partial spec."""
+    try:
+        spec = model.model_validate(data)
+        return spec, None, spec
+    except ValidationError as err:
+        first = err
+    pruned: Any = data
+    broken: set[str] = set()
+    err = first
+    for _ in range(8):  # each round removes at least one field
+        for e in err.errors(include_url=False):
+            loc = e["loc"]
+            if not loc:
+                return None, first, None
+            if e["type"] == "missing" and len(loc) == 1 and loc[0] in model.PLACEHOLDERS:
+                broken.add(str(loc[0]))
+                continue
+            # A nested object missing a required field goes as a whole; a required top-level
+            # field without a stand-in leaves nothing sensible to check.
+            gone = loc[:-1] if e["type"] == "missing" else loc
+            if not gone:
+                return None, first, None
+            pruned = _without(pruned, gone)
+        stand_in = {f: model.PLACEHOLDERS[f] for f in broken}
+        try:
+            partial = model.model_validate({**pruned, **stand_in})
+        except ValidationError as again:
+            err = again
+            continue
+        return None, first, partial.model_copy(update=dict.fromkeys(broken, ""))
+    return None, first, None
+
+
+def _without(data: Any, loc: tuple) -> Any:
+    """A copy of nested dicts without the value at loc."""
+    if not isinstance(data, dict) or loc[0] not in data:
+        return data
+    if len(loc) == 1:
+        return {k: v for k, v in data.items() if k != loc[0]}
+    return {**data, loc[0]: _without(data[loc[0]], loc[1:])}
+
+
+def unaffected(checks: list[Problem], invalid: list[Problem]) -> list[Problem]:
+    """The checks that do not depend on a field that already has a type or format problem (that
+    field was left out of the partial spec, so a check of it would speak of a default)."""
+    broken = [p.field for p in invalid]
+
+    def depends(check: Problem) -> bool:
+        # "spec" (exactly one restore source) depends on every source field.
+        fields = RESTORE_SOURCES if check.field == "spec" else (check.field,)
+        return any(b == f or b.startswith(f + ".") for b in broken for f in fields)
+
+    return [c for c in checks if not depends(c)]
+
+
+RESTORE_SOURCES = ("spec.backupRef", "spec.backupArn", "spec.pointInTime")

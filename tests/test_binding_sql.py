@@ -36,6 +36,13 @@ from tests.sqlservers import mariadb, postgresql
 
 pytestmark = pytest.mark.sql
 
+
+@pytest.fixture(scope="session")
+def stub(grpc_stub):
+    """These bindings go through the real server: its debug log is checked for passwords."""
+    return grpc_stub
+
+
 VERSIONS = {"postgresql": "17.5", "mysql": "8.4.5", "mariadb": "11.4.5"}
 
 

@@ -249,7 +249,7 @@ INVALID = [
         "PlatformTagIsRefused",
         _spec(config={"tags": {"klutch.io/namespace": "other"}}),
         "TagReserved",
-        'spec.config.tags key "klutch.io/namespace" is reserved or too long',
+        'spec.config.tags key "klutch.io/namespace" is reserved; allowed: keys not starting with "aws:" or "klutch.io/"',
     ),
     Invalid(
         "RetentionAbove35IsRefused",

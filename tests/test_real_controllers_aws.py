@@ -290,8 +290,8 @@ def test_kms_key_that_is_not_a_key_arn_is_refused_naming_the_field(stub, key):
     )
     assert [r.severity for r in rsp.results] == [fnv1.SEVERITY_FATAL]
     assert (
-        "input.kmsKeyId: value error, must be the arn of a kms key, "
-        "arn:aws:kms:<region>:<account>:key/<key id> (aws reports the arn: a key id or an alias "
+        "input.kmsKeyId: value error, must be the ARN of a KMS key, "
+        "arn:aws:kms:<region>:<account>:key/<key id> (AWS reports the ARN: a key id or an alias "
         f"would lock every instance it encrypts) (got '{key}')"
     ) in rsp.results[0].message
     assert desired(rsp) == {}
