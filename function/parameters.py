@@ -163,7 +163,7 @@ _WEEK_S = 7 * 86_400
 def _mysql_like(extra_modes: list[str]) -> dict[str, dict]:
     return {
         "max_connections": _int(None, 10, 16000),
-        "max_allowed_packet": _int("B", 1024, 1024**3),
+        "max_allowed_packet": _int("B", 1024**2, 1024**3),
         "wait_timeout": _int("s", 60, _WEEK_S),
         "interactive_timeout": _int("s", 60, _WEEK_S),
         "innodb_lock_wait_timeout": _int("s", 1, 3600),
