@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from function import extensions, parameters
+from function import catalog, extensions, parameters
 from function.parameters import ParameterCatalog, ParameterSpec
-from tests import crds
+from tests import aws_parameters, crds
 
 P = "spec.config.parameters"
 
@@ -446,3 +446,120 @@ def test_extension_body(namespaced):
             "providerConfigRef": ref,
         },
     }
+
+
+def _group(engine: str, version: str, given: dict, cat=None) -> dict:
+    normalized, problems = parameters.validate(engine, catalog.major(engine, version), given, cat)
+    assert problems == []
+    return parameters.compose_parameter_group(
+        engine,
+        version,
+        normalized,
+        name=parameters.group_name("orders-x", engine, version),
+        region="eu-central-1",
+        namespaced=False,
+        provider_config={"name": "default"},
+        tags={"klutch.io/name": "orders"},
+        cat=cat,
+    )
+
+
+GIVEN = {
+    "postgresql": {"work_mem": "64MB", "max_connections": 300, "statement_timeout": "30s"},
+    "mysql": {"max_connections": 300, "long_query_time": "500ms", "slow_query_log": True},
+    "mariadb": {"sql_mode": ["STRICT_TRANS_TABLES"], "wait_timeout": "1h"},
+}
+
+
+@pytest.mark.parametrize(
+    ("engine", "version"), [("postgresql", "17.5"), ("mysql", "8.4.5"), ("mariadb", "10.11.10")]
+)
+def test_parameter_group_is_created_on_moto_and_attached(rds, engine, version):
+    body = _group(engine, version, GIVEN[engine])
+    calls = aws_parameters.create_calls(body)
+    assert [op for op, _ in calls] == ["CreateDBParameterGroup", "ModifyDBParameterGroup"]
+    aws_parameters.run(rds, calls)
+    name = parameters.group_name("orders-x", engine, version)
+    (group,) = rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"]
+    assert group["DBParameterGroupFamily"] == parameters.family(engine, version)
+    have = {
+        p["ParameterName"]: (p["ParameterValue"], p["ApplyMethod"])
+        for p in rds.describe_db_parameters(DBParameterGroupName=name)["Parameters"]
+    }
+    want = {
+        p["name"]: (p["value"], p["applyMethod"]) for p in body["spec"]["forProvider"]["parameter"]
+    }
+    assert have == want
+    assert have[parameters.TLS_PARAMETER[engine]] == ("1", "immediate")
+    db = rds.create_db_instance(
+        DBInstanceIdentifier="orders-x",
+        DBInstanceClass="db.t4g.micro",
+        Engine=catalog.RDS_ENGINE[engine],
+        EngineVersion=version,
+        AllocatedStorage=20,
+        MasterUsername="dbadmin",
+        MasterUserPassword="x" * 16,
+        DBParameterGroupName=name,
+    )["DBInstance"]
+    assert db["DBParameterGroups"][0]["DBParameterGroupName"] == name
+
+
+def test_parameter_change_is_a_modify_and_a_reset(rds):
+    old = _group("postgresql", "17.5", GIVEN["postgresql"])
+    aws_parameters.run(rds, aws_parameters.create_calls(old))
+    new = _group("postgresql", "17.5", {"work_mem": "128MB", "max_connections": 300})
+    calls = aws_parameters.update_calls(old, new)
+    assert calls == [
+        (
+            "ModifyDBParameterGroup",
+            {
+                "DBParameterGroupName": "orders-x-postgres17",
+                "Parameters": [
+                    {
+                        "ParameterName": "work_mem",
+                        "ParameterValue": "131072",
+                        "ApplyMethod": "immediate",
+                    }
+                ],
+            },
+        ),
+        (
+            "ResetDBParameterGroup",
+            {
+                "DBParameterGroupName": "orders-x-postgres17",
+                "Parameters": [
+                    {
+                        "ParameterName": "statement_timeout",
+                        "ParameterValue": "30000",
+                        "ApplyMethod": "immediate",
+                    }
+                ],
+            },
+        ),
+    ]
+    aws_parameters.run(rds, calls[:1])  # moto has no ResetDBParameterGroup; botocore checked it
+    values = {
+        p["ParameterName"]: p["ParameterValue"]
+        for p in rds.describe_db_parameters(DBParameterGroupName="orders-x-postgres17")[
+            "Parameters"
+        ]
+    }
+    assert values["work_mem"] == "131072"
+
+
+def test_many_parameters_go_in_calls_of_twenty():
+    many = parameters.merge(
+        ParameterCatalog(
+            mode="replace", mysql={f"p{i:02}": ParameterSpec(type="bool") for i in range(25)}
+        )
+    )
+    body = _group("mysql", "8.0.42", {f"p{i:02}": True for i in range(25)}, many)
+    calls = aws_parameters.create_calls(body)
+    assert [len(p.get("Parameters", [])) for _, p in calls] == [0, 20, 6]  # 25 + TLS
+
+
+def test_a_bad_value_type_is_caught_by_botocore():
+    body = _group("postgresql", "17.5", {})
+    body["spec"]["forProvider"]["parameter"][0]["value"] = 1
+    with pytest.raises(AssertionError, match="ParameterValue"):
+        aws_parameters.create_calls(body)
