@@ -10,6 +10,9 @@ servers ship through provider-sql's SQL and uses it from a binding.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from function import parameters
 from function.mode import Mode
@@ -68,6 +71,46 @@ DEFAULT_EXTENSIONS: dict[str, Extension] = {
         ),
     )
 }
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ExtensionEntry(_Strict):
+    """One extension the platform offers (in the Input)."""
+
+    majors: list[str] = Field(
+        default_factory=lambda: list(ALL_MAJORS), description="PostgreSQL majors that have it."
+    )
+    preload: str | None = Field(
+        None, description="Library that must be in shared_preload_libraries."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict,
+        description='Parameters it needs; "{database}" stands for the instance\'s database.',
+    )
+    trusted: bool = Field(True, description="PostgreSQL lets a non-superuser create it.")
+
+
+ExtensionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+
+
+class ExtensionCatalog(_Strict):
+    mode: Literal["extend", "replace"] = Field(
+        "extend",
+        description="extend: merge over the built-in allow list; replace: use only these.",
+    )
+    extensions: dict[ExtensionName, ExtensionEntry] = Field(default_factory=dict)
+
+
+def merge(given: ExtensionCatalog | None = None) -> dict[str, Extension]:
+    """The built-in allow list with the platform's entries over it (or only those: replace)."""
+    given = given or ExtensionCatalog()
+    out = {} if given.mode == "replace" else dict(DEFAULT_EXTENSIONS)
+    for name, e in given.extensions.items():
+        out[name] = Extension(name, tuple(e.majors), e.preload, dict(e.parameters), e.trusted)
+    return out
 
 
 def validate(

@@ -563,3 +563,23 @@ def test_a_bad_value_type_is_caught_by_botocore():
     body["spec"]["forProvider"]["parameter"][0]["value"] = 1
     with pytest.raises(AssertionError, match="ParameterValue"):
         aws_parameters.create_calls(body)
+
+
+def test_platform_extends_or_replaces_the_extension_allow_list():
+    given = {"extensions": {"pg_partman": {"majors": ["16", "17"]}}}
+    extended = extensions.merge(extensions.ExtensionCatalog.model_validate(given))
+    assert extended["pg_partman"] == extensions.Extension("pg_partman", ("16", "17"))
+    assert "vector" in extended
+    replaced = extensions.merge(
+        extensions.ExtensionCatalog.model_validate({"mode": "replace", **given})
+    )
+    assert extensions.validate("15", ["pg_partman", "vector"], {}, replaced) == [
+        (
+            f"{E}[0]",
+            "ExtensionNotOnVersion",
+            f'{E}[0] "pg_partman" is not available on PostgreSQL 15; allowed on: 16, 17',
+        ),
+        (f"{E}[1]", "ExtensionNotAllowed", f'{E}[1] "vector" is not offered; allowed: pg_partman'),
+    ]
+    with pytest.raises(ValidationError, match="String should match pattern"):
+        extensions.ExtensionCatalog.model_validate({"extensions": {'x"; DROP': {}}})
