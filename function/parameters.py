@@ -469,3 +469,19 @@ def compose_parameter_group(
             "providerConfigRef": provider_config,
         },
     }
+
+
+def readme_table(cat: Catalog | None = None) -> str:
+    """The built-in catalog as the README's Markdown table (a test keeps the README in step)."""
+    cat = cat if cat is not None else DEFAULT_CATALOG
+    rows: dict[tuple[str, str, str], list[str]] = {}
+    for engine, entries in cat.items():
+        for name, spec in entries.items():
+            reboot = "reboot" if spec.reboot else "immediate"
+            what = f"a string matching `{spec.pattern}`" if spec.type == "string" else allowed(spec)
+            rows.setdefault((name, what, reboot), []).append(engine)
+    lines = ["| Parameter | Engines | Allowed | Applied |", "|---|---|---|---|"]
+    for (name, what, reboot), engines in sorted(rows.items()):
+        shown = what.replace("|", "\\|")
+        lines.append(f"| `{name}` | {', '.join(engines)} | {shown} | {reboot} |")
+    return "\n".join(lines)

@@ -3,6 +3,8 @@ provider-sql's Extension. Checked against real servers in test_parameters_sql.py
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -583,3 +585,8 @@ def test_platform_extends_or_replaces_the_extension_allow_list():
     ]
     with pytest.raises(ValidationError, match="String should match pattern"):
         extensions.ExtensionCatalog.model_validate({"extensions": {'x"; DROP': {}}})
+
+
+def test_readme_lists_the_built_in_parameters():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert parameters.readme_table() in readme
