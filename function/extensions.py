@@ -21,10 +21,12 @@ from function.mode import Mode
 EXTENSION_NOT_ALLOWED = "ExtensionNotAllowed"
 EXTENSION_NOT_ON_VERSION = "ExtensionNotOnVersion"
 EXTENSION_NEEDS_PRELOAD = "ExtensionNeedsPreload"
+EXTENSION_REPEATED = "ExtensionRepeated"
 REASONS = {
     EXTENSION_NOT_ALLOWED: "an extension not in the platform's allow list",
     EXTENSION_NOT_ON_VERSION: "an extension RDS does not offer on this major version",
     EXTENSION_NEEDS_PRELOAD: "an extension whose library is missing from shared_preload_libraries",
+    EXTENSION_REPEATED: "an extension listed twice",
 }
 
 FIELD = "spec.config.extensions"
@@ -126,9 +128,16 @@ def validate(
     allow = DEFAULT_EXTENSIONS if allow is None else allow
     preloaded = set(filter(None, normalized.get(PRELOAD, "").split(",")))
     problems: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
     for i, name in enumerate(wanted):
         path = f"{FIELD}[{i}]"
-        ext = allow.get(name)
+        ext = allow.get(name) if isinstance(name, str) else None
+        if isinstance(name, str) and name in seen:
+            problems.append(
+                (path, EXTENSION_REPEATED, f'{path} "{name}" is listed twice; allowed: once')
+            )
+            continue
+        seen.add(name if isinstance(name, str) else "")
         if ext is None:
             problems.append(
                 (

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from function import catalog, extensions, parameters
@@ -590,3 +592,51 @@ def test_platform_extends_or_replaces_the_extension_allow_list():
 def test_readme_lists_the_built_in_parameters():
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     assert parameters.readme_table() in readme
+
+
+def test_an_extension_listed_twice():
+    assert extensions.validate("17", ["citext", "citext"], {}) == [
+        (f"{E}[1]", "ExtensionRepeated", f'{E}[1] "citext" is listed twice; allowed: once')
+    ]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=6,
+)
+_NAMES = st.sampled_from(
+    [
+        *sorted({n for entries in parameters.DEFAULT_CATALOG.values() for n in entries}),
+        "rds.force_ssl",
+        "require_secure_transport",
+        "nope",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    engine=st.sampled_from(["postgresql", "mysql", "mariadb"]),
+    params=st.dictionaries(
+        _NAMES, _JSON | st.text(alphabet="0123456789.-kMGBmsinhd ", max_size=12)
+    ),
+    wanted=st.lists(_JSON, max_size=4),
+)
+def test_any_input_gives_values_or_problems_never_a_crash(engine, params, wanted):
+    major = {"postgresql": "17", "mysql": "8.4", "mariadb": "10.11"}[engine]
+    normalized, problems = parameters.validate(engine, major, params)
+    assert set(normalized) | {f.removeprefix(f"{P}.") for f, _, _ in problems} == set(params)
+    assert all(isinstance(v, str) for v in normalized.values())
+    extensions.validate(major, wanted, normalized)
+    body = parameters.compose_parameter_group(
+        engine,
+        "17.5" if engine == "postgresql" else f"{major}.1",
+        normalized,
+        name="g",
+        region="eu-central-1",
+        namespaced=True,
+        provider_config={"kind": "ClusterProviderConfig", "name": "default"},
+        tags={},
+    )
+    crds.validate(body)
