@@ -9,10 +9,11 @@ servers ship through provider-sql's SQL and uses it from a binding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from function import parameters
 from function.mode import Mode
@@ -95,7 +96,8 @@ class ExtensionEntry(_Strict):
     trusted: bool = Field(True, description="PostgreSQL lets a non-superuser create it.")
 
 
-ExtensionName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+# Checked in a validator: Kubernetes structural schemas have no patternProperties.
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 class ExtensionCatalog(_Strict):
@@ -103,7 +105,14 @@ class ExtensionCatalog(_Strict):
         "extend",
         description="extend: merge over the built-in allow list; replace: use only these.",
     )
-    extensions: dict[ExtensionName, ExtensionEntry] = Field(default_factory=dict)
+    extensions: dict[str, ExtensionEntry] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names(self) -> ExtensionCatalog:
+        bad = sorted(n for n in self.extensions if not _NAME.match(n))
+        if bad:
+            raise ValueError(f"extension names must match {_NAME.pattern}: {', '.join(bad)}")
+        return self
 
 
 def merge(given: ExtensionCatalog | None = None) -> dict[str, Extension]:

@@ -84,6 +84,11 @@ class ParameterSpec(_Strict):
             raise ValueError(f"a {self.type} parameter needs values")
         if self.type == "string" and not self.pattern:
             raise ValueError("a string parameter needs a pattern")
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as err:
+                raise ValueError(f"pattern is not a regular expression: {err}") from None
         if self.unit and self.type not in ("integer", "real"):
             raise ValueError("only integer and real parameters have a unit")
         if self.min is not None and self.max is not None and self.min > self.max:

@@ -3,6 +3,7 @@ provider-sql's Extension. Checked against real servers in test_parameters_sql.py
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from function import catalog, extensions, parameters
+from function import catalog, extensions, openapi, parameters
 from function.parameters import ParameterCatalog, ParameterSpec
 from tests import aws_parameters, crds
 
@@ -349,6 +350,7 @@ def test_platform_catalog_extends_or_replaces_the_built_in_one():
         ({"type": "bool", "unit": "ms"}, "only integer and real parameters have a unit"),
         ({"type": "integer", "min": 5, "max": 1}, "min must not exceed max"),
         ({"type": "integer", "unit": "parsec"}, "Input should be"),
+        ({"type": "string", "pattern": "(["}, "pattern is not a regular expression"),
     ],
 )
 def test_platform_entries_are_checked(entry, error):
@@ -585,8 +587,15 @@ def test_platform_extends_or_replaces_the_extension_allow_list():
         ),
         (f"{E}[1]", "ExtensionNotAllowed", f'{E}[1] "vector" is not offered; allowed: pg_partman'),
     ]
-    with pytest.raises(ValidationError, match="String should match pattern"):
+    with pytest.raises(ValidationError, match="extension names must match"):
         extensions.ExtensionCatalog.model_validate({"extensions": {'x"; DROP': {}}})
+
+
+@pytest.mark.parametrize("model", [ParameterCatalog, extensions.ExtensionCatalog])
+def test_input_models_make_structural_schemas(model):
+    """The lead adds them to the Input; Kubernetes refuses patternProperties and the like."""
+    text = json.dumps(openapi.structural(model))
+    assert all(word not in text for word in ("patternProperties", "anyOf", "$ref", "null"))
 
 
 def test_readme_lists_the_built_in_parameters():
