@@ -113,6 +113,13 @@ class PostgresProvider:
                 f"{head} GRANT {privileges} ON {objects} TO {ident(fp['role'])} ",
             )
             return {}
+        if kind == "Extension":
+            # extension/reconciler.go: forProvider.schema is not used by Create.
+            statement = f"CREATE EXTENSION IF NOT EXISTS {ident(fp['extension'])}"
+            if fp.get("version"):
+                statement += f" WITH VERSION {ident(fp['version'])}"
+            self._run(fp.get("database", self.default_db), statement)
+            return {}
         raise AssertionError(f"no replay for {kind}")
 
     def _grant(self, fp: dict) -> list[str]:
@@ -192,6 +199,13 @@ class PostgresProvider:
                 fp["role"],
             )
             return sorted(r[0] for r in rows) == sorted(fp["privileges"])
+        if body["kind"] == "Extension":
+            rows = self._query(
+                fp.get("database", self.default_db),
+                "SELECT extversion FROM pg_extension WHERE extname = %s",
+                fp["extension"],
+            )
+            return bool(rows) and fp.get("version") in (None, rows[0][0])
         raise AssertionError(f"no observe for {body['kind']}")
 
     def delete(self, body: dict) -> None:
@@ -201,6 +215,10 @@ class PostgresProvider:
         elif body["kind"] == "Grant":
             database = self.default_db if "memberOf" in fp else fp.get("database", self.default_db)
             self._run(database, self._grant(fp)[0])
+        elif body["kind"] == "Extension":
+            # No CASCADE: PostgreSQL refuses while anything depends on the extension.
+            database = fp.get("database", self.default_db)
+            self._run(database, f"DROP EXTENSION IF EXISTS {ident(fp['extension'])}")
         else:
             raise AssertionError(f"no delete replay for {body['kind']}")
 
