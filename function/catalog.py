@@ -6,7 +6,7 @@ everything here is plain data so that the Input can be merged over it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 # RDS's own engine names for our engine types.
 RDS_ENGINE = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mariadb"}
@@ -110,6 +110,9 @@ def major(engine: str, version: str) -> str:
 class Catalog:
     plans: dict[str, Plan]
     versions: dict[str, dict[str, Version]]
+    # parameters.Catalog and extensions' allow list, merged from the Input (see inputs.parse).
+    parameters: dict = field(default_factory=dict)
+    extensions: dict = field(default_factory=dict)
 
     def plan(self, name: str) -> Plan | None:
         return self.plans.get(name)

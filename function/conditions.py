@@ -27,6 +27,8 @@ from dataclasses import dataclass
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function import extensions, parameters
+
 # Condition types (never Ready or Synced: Crossplane owns those).
 SPEC_VALID = "SpecValid"
 INSTANCE_READY = "InstanceReady"
@@ -70,11 +72,15 @@ REASONS = {
     "PointInTimeUnavailable": "the source has no scheduled backups",
     "InstanceTypeMismatch": "serviceInstanceType differs from the referenced instance's",
     "InstanceAmbiguous": "instanceRef names an instance and a Restore; instanceKind chooses",
+    "ExtensionsNotOffered": "spec.config.extensions on an engine without extensions",
+    **parameters.REASONS,
+    **extensions.REASONS,
 }
 
 # Reasons of warnings that do not block composition.
 STORAGE_SHRINK_KEPT = "StorageShrinkKept"
 VERSION_NO_LONGER_OFFERED = "VersionNoLongerOffered"
+PARAMETERS_PENDING_REBOOT = "ParametersPendingReboot"
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ The Input CRD under package/input/ is generated from these models (see generate.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import ssl
@@ -22,7 +23,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from function import catalog
+from function import catalog, extensions, parameters
+from function.extensions import ExtensionCatalog
+from function.parameters import ParameterCatalog
 
 API_VERSION = "rds.fn.anynines.com/v1beta1"
 KIND = "Input"
@@ -100,6 +103,11 @@ class Safety(StrictModel):
     )
     allowUnencrypted: bool = Field(
         False, description="Allow spec.config.encryptedStorage: false. Off by default."
+    )
+    allowPlaintext: bool = Field(
+        False,
+        description="Let servers accept connections without TLS (no rds.force_ssl / "
+        "require_secure_transport in parameter groups). Off by default; developers cannot.",
     )
 
 
@@ -207,6 +215,14 @@ class CatalogInput(StrictModel):
     )
     plans: dict[str, PlanEntry] = Field(default_factory=dict)
     versions: dict[Engine, list[VersionEntry]] = Field(default_factory=dict)
+    parameters: ParameterCatalog = Field(
+        default_factory=ParameterCatalog,
+        description="Parameters developers may set, per engine (built-in list: README).",
+    )
+    extensions: ExtensionCatalog = Field(
+        default_factory=ExtensionCatalog,
+        description="PostgreSQL extensions developers may create (built-in list: README).",
+    )
 
     @field_validator("plans")
     @classmethod
@@ -342,6 +358,17 @@ class Input(StrictModel):
             )
         return v
 
+    @model_validator(mode="after")
+    def _sql_reaches_tls_only_servers(self) -> Input:
+        # Parameter groups make every server refuse plaintext unless the platform allows it.
+        if self.sqlSslMode == "disable" and not self.safety.allowPlaintext:
+            raise PydanticCustomError(
+                "plaintext_refused",
+                "sqlSslMode disable cannot reach servers that refuse plaintext (rds.force_ssl, "
+                "require_secure_transport); allowed: 'require', or safety.allowPlaintext true",
+            )
+        return self
+
     @field_validator("tags")
     @classmethod
     def _aws_tags(cls, tags: dict[str, str]) -> dict[str, str]:
@@ -404,7 +431,10 @@ def _merge_catalog(c: CatalogInput) -> catalog.Catalog:
         given = {e.version for e in entries}
         kept = [v for v in versions.get(engine, []) if v["version"] not in given]
         versions[engine] = kept + [e.model_dump() for e in entries]
-    return catalog.build(plans, versions)
+    built = catalog.build(plans, versions)
+    return dataclasses.replace(
+        built, parameters=parameters.merge(c.parameters), extensions=extensions.merge(c.extensions)
+    )
 
 
 def describe_errors(err: ValidationError, prefix: str) -> list[str]:

@@ -12,7 +12,18 @@ from dataclasses import dataclass
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import catalog, conditions, inputs, naming, resources, schedule, specs, sql
+from function import (
+    catalog,
+    conditions,
+    extensions,
+    inputs,
+    naming,
+    parameters,
+    resources,
+    schedule,
+    specs,
+    sql,
+)
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
@@ -22,6 +33,7 @@ from function.specs import DEFAULT_DB_NAME, InstanceSpec
 PRIMARY = "instance"
 SQL_PROVIDER_CONFIG = "sql-providerconfig"
 REPLICA_PREFIX = "replica-"
+PARAMETER_GROUP_PREFIX = "parameters-"  # + the family, e.g. parameters-postgres17
 
 MASTER_USERNAME = "dbadmin"
 ENGINE_OF_KIND = {
@@ -55,6 +67,10 @@ class Settings:
     public: bool
     backup: schedule.Schedule
     tags: dict[str, str]
+    # Normalized parameter values (parameters.validate) and the extensions to create; an empty
+    # version (a restore from a snapshot ARN decides it) composes no parameter group.
+    parameters: dict[str, str]
+    extensions: tuple[str, ...]
 
 
 def engine_of(kind: str) -> str:
@@ -192,6 +208,12 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     for field, reason, cause in validate_tags((config.tags or {}) if config else {}, inp.tags):
         refuse(field, reason, cause)
 
+    version_ok = not any(p.field == "spec.serviceVersion" for p in problems)
+    if version_ok and spec.serviceVersion:
+        _, found = database_parameters(spec, engine, cat)
+        for field, reason, cause in found:
+            refuse(field, reason, cause)
+
     if observed is not None:
         for field, want, have in _immutables(spec, r, observed):
             if have is not None and want != have:
@@ -206,6 +228,32 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
         refuse(field, reason, cause)
     return problems
+
+
+def database_parameters(
+    spec: InstanceSpec, engine: str, cat: catalog.Catalog
+) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """The normalized parameters (with what the extensions need) and every problem with the
+    developer's parameters and extensions, as (field, reason, cause)."""
+    config = spec.config
+    asked = (config.parameters or {}) if config else {}
+    wanted = list((config.extensions or []) if config else [])
+    major = catalog.major(engine, spec.serviceVersion)
+    normalized, problems = parameters.validate(engine, major, asked, cat.parameters or None)
+    if wanted and engine != "postgresql":
+        problems.append(
+            (
+                extensions.FIELD,
+                "ExtensionsNotOffered",
+                f"{extensions.FIELD} is for PostgreSQL; allowed: none on {engine}",
+            )
+        )
+    elif wanted:
+        problems += extensions.validate(major, wanted, normalized, cat.extensions or None)
+        if not problems:
+            needed = extensions.required_parameters(wanted, _db_name(spec), cat.extensions or None)
+            normalized = {**needed, **normalized}
+    return normalized, problems
 
 
 def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[str, str, str]]:
@@ -383,6 +431,8 @@ def resolve(
         public=bool(config and config.publiclyAccessible),
         backup=schedule.resolve(spec.backup, inp),
         tags={k: v for k, v in tags.items() if v},
+        parameters=database_parameters(spec, engine, cat)[0] if version else {},
+        extensions=tuple(config.extensions or ()) if config and version else (),
     )
 
 
@@ -426,6 +476,90 @@ def compose(
         for name, body in groups.items():
             resources.set_desired(rsp, name, body, r.observed.ready(name))
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
+    compose_parameter_groups(r, rsp, s)
+    # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the master.
+    if s.extensions and r.observed.ready(PRIMARY):
+        for name in s.extensions:
+            key = extensions.resource_name(name)
+            body = extensions.compose_extension(
+                name,
+                database=s.db_name,
+                provider_config_name=sql_provider_config_name(s.identifier),
+                namespaced=r.mode.namespaced,
+            )
+            resources.set_desired(rsp, key, body, r.observed.ready(key))
+
+
+def parameter_group_resource(engine: str, version: str) -> str:
+    return PARAMETER_GROUP_PREFIX + parameters.family(engine, version).replace(".", "-")
+
+
+def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
+    """The instance's parameter group of its family, and a group of another family as long as an
+    instance still uses it: after a major upgrade the old group goes once RDS has moved."""
+    if not s.version:
+        return  # a restore from a snapshot ARN before its version is known uses RDS's default
+    current = parameter_group_resource(s.engine, s.version)
+    body = parameters.compose_parameter_group(
+        s.engine,
+        s.version,
+        s.parameters,
+        name=parameters.group_name(s.identifier, s.engine, s.version),
+        region=s.region,
+        namespaced=r.mode.namespaced,
+        provider_config=r.mode.aws_provider_config_ref(r.input.aws.providerConfigName),
+        tags=s.tags,
+        allow_plaintext=r.input.safety.allowPlaintext,
+        cat=r.catalog.parameters or None,
+    )
+    resources.set_desired(rsp, current, body, r.observed.ready(current))
+    in_use = {
+        dig(r.observed.get(name), "status", "atProvider", "parameterGroupName")
+        for name in r.observed
+        if name == PRIMARY or name.startswith(REPLICA_PREFIX)
+    }
+    for name in r.observed:
+        if name.startswith(PARAMETER_GROUP_PREFIX) and name != current:
+            old = r.observed[name]
+            if dig(old, "metadata", "annotations", resources.EXTERNAL_NAME) in in_use:
+                resources.keep(rsp, name, old)
+    pending = pending_reboot(r, s, current)
+    if pending:
+        conditions.warn(
+            rsp,
+            conditions.PARAMETERS_PENDING_REBOOT,
+            f"{r.described()}: {', '.join(pending)} change(s) at the next reboot of the "
+            "instance (static parameters; the platform reboots in the maintenance window)",
+        )
+
+
+def pending_reboot(r: Request, s: Settings, current: str) -> list[str]:
+    """Static parameters whose value in the observed group differs from what is composed now:
+    RDS applies them (pending-reboot) at the instance's next reboot."""
+    observed = r.observed.get(current)
+    if observed is None or not s.version:
+        return []
+    have = {
+        p.get("name"): p
+        for p in dig(observed, "spec", "forProvider", "parameter", default=[]) or []
+        if isinstance(p, dict)
+    }
+    want = {
+        p["name"]: p
+        for p in parameters.group_parameters(
+            s.engine,
+            catalog.major(s.engine, s.version),
+            s.parameters,
+            allow_plaintext=r.input.safety.allowPlaintext,
+            cat=r.catalog.parameters or None,
+        )
+    }
+    return sorted(
+        name
+        for name in have.keys() | want.keys()
+        if (have.get(name) or {}).get("value") != (want.get(name) or {}).get("value")
+        and (want.get(name) or have[name]).get("applyMethod") == parameters.APPLY_PENDING_REBOOT
+    )
 
 
 def master_password_secret(identifier: str) -> str:
@@ -465,6 +599,8 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
     }
     if s.version:
         fp["engineVersion"] = s.version
+        # Sent with engineVersion: a major upgrade moves to the new family's group in one call.
+        fp["parameterGroupName"] = parameters.group_name(s.identifier, s.engine, s.version)
     retention: dict = {"backupRetentionPeriod": s.backup.rds_retention}
     if s.backup.window:
         retention["backupWindow"] = s.backup.window
@@ -536,6 +672,9 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
     }
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
+    if s.version:
+        # A replica enforces TLS and serves the same parameters as its primary.
+        fp["parameterGroupName"] = parameters.group_name(s.identifier, s.engine, s.version)
     metadata = resources.provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
     return {
         "apiVersion": m.rds_api,
@@ -623,7 +762,14 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "replicas": s.replicas if s else (replicas if observed is not None else None),
         "replicaEndpoints": _replica_endpoints(r),
         "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
+        "parameterGroup": at.get("parameterGroupName")
+        or fp.get("parameterGroupName")
+        or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
     }
+    if s is not None and s.version:
+        status["pendingReboot"] = (
+            pending_reboot(r, s, parameter_group_resource(s.engine, s.version)) or None
+        )
     running = s.backup if s else _running_schedule(r, observed)
     if running is not None:
         status["backup"] = schedule.status(running, at.get("latestRestorableTime"))

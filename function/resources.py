@@ -16,7 +16,7 @@ from function import structs
 # crossplane.io/external-create-*, would fight the provider.
 OWN_PREFIX = "klutch.io/"
 EXTERNAL_NAME = "crossplane.io/external-name"
-NAMED_BY_FUNCTION = {"Snapshot", "Vault", "Role", "User"}
+NAMED_BY_FUNCTION = {"Snapshot", "Vault", "Role", "User", "ParameterGroup"}
 
 
 class Observed(Mapping[str, dict]):
@@ -98,9 +98,14 @@ ALWAYS_READY = {"ProviderConfig", "Usage", "Secret"}
 def keep_observed(rsp: fnv1.RunFunctionResponse, observed: Mapping[str, dict]) -> None:
     """Desire exactly what exists, so that nothing is changed or deleted while input is invalid."""
     for name, body in observed.items():
-        kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
-        kept["metadata"] = own_metadata(body)
-        set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
+        keep(rsp, name, body)
+
+
+def keep(rsp: fnv1.RunFunctionResponse, name: str, body: dict) -> None:
+    """Desire one observed resource exactly as it exists (its spec, the function's metadata)."""
+    kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
+    kept["metadata"] = own_metadata(body)
+    set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
 
 
 def own_metadata(body: dict) -> dict:

@@ -113,6 +113,19 @@ class InstanceConfig(_User):
         description="Encrypt storage; false is refused unless the platform allows it. Immutable.",
     )
     multiAZ: bool | None = Field(None, description="Standby in a second zone; default: the plan's.")
+    parameters: dict[str, Any] | None = Field(
+        None,
+        description="Database parameters by name, from the platform's catalog: numbers with "
+        'units ("64MB", "30s"), booleans, choices, lists. Checked before anything changes; '
+        "a change of a static parameter applies at the next reboot.",
+        json_schema_extra={"additionalProperties": {"x-kubernetes-preserve-unknown-fields": True}},
+    )
+    extensions: list[str] | None = Field(
+        None,
+        max_length=64,
+        description="PostgreSQL extensions to create in the database, from the platform's allow "
+        "list (vector, pg_trgm, ...). Removing one drops it only where nothing depends on it.",
+    )
 
 
 class BackupSpec(_User):
@@ -176,6 +189,13 @@ class InstanceStatus(BaseModel):
         None, description="The SQL provider's ProviderConfig for this instance's bindings."
     )
     backup: BackupStatus | None = None
+    parameterGroup: str | None = Field(
+        None, description="The RDS parameter group the instance uses (one per major version)."
+    )
+    pendingReboot: list[str] | None = Field(
+        None,
+        description="Static parameters being changed now: RDS applies them at the next reboot.",
+    )
 
 
 EngineType = Literal["postgresql", "mysql", "mariadb"]

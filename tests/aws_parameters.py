@@ -75,3 +75,15 @@ def run(client, calls: list[tuple[str, dict]]) -> None:
     """Make the calls on a boto3 RDS client (moto in the tests)."""
     for operation, params in calls:
         getattr(client, xform_name(operation))(**params)
+
+
+def provide(client, composed: dict[str, dict]) -> None:
+    """Create the composed ParameterGroups AWS does not have yet, as the provider would before the
+    instance that names one can be created or modified."""
+    existing = {
+        g["DBParameterGroupName"]
+        for g in client.describe_db_parameter_groups()["DBParameterGroups"]
+    }
+    for body in composed.values():
+        if body.get("kind") == "ParameterGroup" and _name(body) not in existing:
+            run(client, create_calls(body))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests import aws
+from tests import aws, aws_parameters
 from tests.helpers import KIND_OF_ENGINE, composite, desired, observed_from, request
 
 REGION = "eu-central-1"
@@ -60,9 +60,11 @@ def test_instance_is_a_valid_create_call_that_moto_accepts(stub, rds, engine, pl
 def test_plan_change_is_an_in_place_modify(stub, rds):
     small = compose(stub, "postgresql", {"serviceVersion": "17.4", "plan": "single-small"})
     fp = small["instance"]["spec"]["forProvider"]
+    aws_parameters.provide(rds, small)
     rds.create_db_instance(**aws.create_call(fp, password="x" * 16))
     bigger = compose(stub, "postgresql", {"serviceVersion": "17.5", "plan": "single-medium"})
     new_fp = bigger["instance"]["spec"]["forProvider"]
+    aws_parameters.provide(rds, bigger)
     assert new_fp["identifier"] == fp["identifier"]
     db = rds.modify_db_instance(**aws.modify_call(new_fp))["DBInstance"]
     assert db["DBInstanceClass"] == "db.m7g.large"

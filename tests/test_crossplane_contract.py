@@ -125,7 +125,7 @@ def _own(body: dict) -> dict:
         if k.startswith("klutch.io/")
         or (
             k == "crossplane.io/external-name"
-            and body["kind"] in ("Snapshot", "Vault", "Role", "User")
+            and body["kind"] in ("Snapshot", "Vault", "Role", "User", "ParameterGroup")
         )
         # An rds Instance: the provider's own name, repeated once AWS reports it, so that
         # server-side apply never deletes it (the provider would then create the database again).

@@ -55,8 +55,10 @@ def test_every_engine_and_plan_composes_schema_valid_resources(stub, engine, pla
     got = desired(rsp)
     replicas = 1 if plan.startswith("cluster-") else 0
     aws_and_config = [n for n in got if n == "sql-providerconfig" or not n.startswith("sql-")]
+    family = {"postgresql": "postgres17", "mysql": "mysql8-4", "mariadb": "mariadb11-4"}[engine]
     assert sorted(aws_and_config) == sorted(
-        ["instance", "sql-providerconfig"] + [f"replica-{i}" for i in range(1, replicas + 1)]
+        ["instance", f"parameters-{family}", "sql-providerconfig"]
+        + [f"replica-{i}" for i in range(1, replicas + 1)]
     )
     for body in got.values():
         crds.validate(body)
@@ -70,6 +72,19 @@ def test_every_engine_and_plan_composes_schema_valid_resources(stub, engine, pla
     assert fp["deleteAutomatedBackups"] is False
     assert fp["autoMinorVersionUpgrade"] is False
     assert fp["publiclyAccessible"] is False
+    # Every server refuses plaintext: its parameter group enforces TLS.
+    group = got[f"parameters-{family}"]["spec"]["forProvider"]
+    assert (
+        fp["parameterGroupName"]
+        == got[f"parameters-{family}"]["metadata"]["annotations"]["crossplane.io/external-name"]
+    )
+    assert group["parameter"] == [
+        {
+            "name": "rds.force_ssl" if engine == "postgresql" else "require_secure_transport",
+            "value": "1",
+            "applyMethod": "immediate",
+        }
+    ]
     assert (
         got["sql-providerconfig"]["apiVersion"] == f"{SQL_GROUP[engine]}.sql.crossplane.io/v1alpha1"
     )
@@ -502,6 +517,7 @@ def test_status_reports_what_aws_observed(stub):
         "multiAZ": False,
         "replicas": 0,
         "sqlProviderConfig": ident,
+        "parameterGroup": f"{ident}-postgres17",
         "backup": {
             "schedule": "daily",
             "retentionDays": 7,
@@ -545,9 +561,13 @@ def test_hourly_schedule_composes_aws_backup_plan_vault_and_selection(stub):
         "backup": {"schedule": "hourly", "retentionDays": 14},
     }
     first = desired(run(stub, composite("MariadbInstance", spec)))
-    assert sorted(first) == ["backup-plan", "backup-vault", "instance", "sql-providerconfig"], (
-        "the selection waits for the instance ARN"
-    )
+    assert sorted(first) == [
+        "backup-plan",
+        "backup-vault",
+        "instance",
+        "parameters-mariadb11-4",
+        "sql-providerconfig",
+    ], "the selection waits for the instance ARN"
     observed = existing(stub, engine="mariadb", spec=spec)
     got = desired(run(stub, composite("MariadbInstance", spec), observed))
     for body in got.values():
