@@ -3,7 +3,9 @@ compositions generated from a platform file (the command and its errors), and th
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -214,3 +216,53 @@ def test_generate_check_fails_on_a_stale_doc(tmp_path, monkeypatch):
     monkeypatch.setattr(generate, "files", lambda: {page: "new\n", tmp_path / "missing.md": "x\n"})
     monkeypatch.setattr(generate, "ROOT", tmp_path)
     assert generate.main(["--check"]) == 1
+
+
+def test_install_examples_validate_against_crossplane_crds():
+    docs = load_yaml(ROOT / "examples" / "install" / "function.yaml")
+    docs += load_yaml(ROOT / "examples" / "install" / "configuration.yaml")
+    for doc in docs:
+        crds.validate(doc)
+    runtime, function, configuration = docs
+    assert function["spec"]["runtimeConfigRef"]["name"] == runtime["metadata"]["name"]
+    # The name every Composition's step calls.
+    assert function["metadata"]["name"] == xrds.FUNCTION_NAME
+    (container,) = runtime["spec"]["deploymentTemplate"]["spec"]["template"]["spec"]["containers"]
+    assert container["name"] == "package-runtime"  # the only name Crossplane merges into its own
+    assert runtime["spec"]["deploymentTemplate"]["spec"]["replicas"] >= 2
+    (meta,) = load_yaml(CONFIGURATION_META)
+    (dep,) = [d for d in meta["spec"]["dependsOn"] if d["kind"] == "Function"]
+    assert function["spec"]["package"].rsplit(":", 1)[0] == dep["package"]
+    assert configuration["spec"]["package"].split("/")[-1].startswith(meta["metadata"]["name"])
+
+
+def test_ci_steps_are_scripts_that_exist():
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    runs = [s["run"] for job in workflow["jobs"].values() for s in job["steps"] if "run" in s]
+    called = {m for run in runs for m in re.findall(r"\./(scripts/[a-z-]+)", run)}
+    assert called == {"scripts/lint", "scripts/test", "scripts/package"}
+    for script in called:
+        assert os.access(ROOT / script, os.X_OK), script
+    # CI here (.ci/run) cannot build images: only the tests.
+    assert "scripts/package" not in (ROOT / ".ci" / "run").read_text()
+
+
+def test_package_script_says_what_is_missing(tmp_path):
+    # No docker and no crossplane on PATH: a clear list and a failure, never a half build.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "printf"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    done = subprocess.run(
+        [str(ROOT / "scripts" / "package")],
+        env={"PATH": str(bin_dir)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    assert done.stderr == (
+        "scripts/package: cannot build the packages; missing:\n"
+        "  - docker (https://docs.docker.com/engine/install/)\n"
+        "  - the crossplane CLI on PATH (https://docs.crossplane.io/latest/cli/)\n"
+    )
