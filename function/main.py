@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from crossplane.function import cli as sdkcli
 
-from function import fn, render
+from function import fn, generate, render, xrds
 
 
 @click.group(invoke_without_command=True)
@@ -94,6 +94,39 @@ def render_cmd(**kw) -> None:
         click.echo(f"crossplane: error: cannot render: {type(err).__name__}: {err}", err=True)
         sys.exit(1)
     click.echo(render.dump(docs), nl=False)
+
+
+@cli.command("compositions")
+@click.option(
+    "--platform",
+    "platform_file",
+    required=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The platform file: one Input document (see examples/platform.yaml).",
+)
+@click.option("--namespaced", is_flag=True, help="Crossplane v2 namespaced XRs instead of claims.")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Directory to write one Composition per kind into (created if missing).",
+)
+def compositions_cmd(platform_file: Path, namespaced: bool, output: Path) -> None:
+    """Write every kind's Composition for the platform described in PLATFORM."""
+    try:
+        platform = generate.load_platform(platform_file)
+    except generate.PlatformError as err:
+        click.echo(f"function-rds: error: {err}", err=True)
+        sys.exit(1)
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        for name, text in generate.compositions(platform, namespaced).items():
+            (output / name).write_text(text)
+    except OSError as err:
+        click.echo(f"function-rds: error: {output}: cannot write: {err.strerror}", err=True)
+        sys.exit(1)
+    click.echo(f"wrote {len(xrds.KINDS)} Compositions to {output}")
 
 
 if __name__ == "__main__":

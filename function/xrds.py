@@ -243,46 +243,34 @@ def _namespaced_xrd(kind: Kind, spec: dict) -> dict:
     }
 
 
-# The Input a platform team starts from; every value here is an example to replace.
-EXAMPLE_INPUT = {
-    "apiVersion": inputs.API_VERSION,
-    "kind": inputs.KIND,
-    "aws": {"providerConfigName": "default", "region": "eu-central-1"},
-    "network": {
-        "dbSubnetGroupName": "klutch-databases",
-        "vpcSecurityGroupIds": ["sg-0a1b2c3d4e5f60718"],
-    },
-    "secretNamespace": "crossplane-system",
-    "sqlSslMode": "require",
-    "safety": {"deletionProtection": True, "allowPublicAccess": False, "allowUnencrypted": False},
-    "backup": {
-        "defaults": {"schedule": "daily", "retentionDays": 7, "window": "03:00-04:00"},
-        "hourly": {"iamRoleArn": "arn:aws:iam::123456789012:role/klutch-aws-backup"},
-    },
-    "tags": {"managed-by": "klutch"},
-}
-
-
-def composition(kind: Kind, namespaced: bool = False) -> dict:
+def composition(kind: Kind, platform: dict, namespaced: bool = False) -> dict:
+    """The Composition of one kind, its function step carrying the platform's Input as written
+    (validated here too, so that no Composition is ever made from an Input the function refuses)."""
+    parsed = inputs.Input.model_validate(platform)
     name = f"{kind.plural}.{GROUP}" if namespaced else kind.xrd_name
+    spec: dict = {
+        "compositeTypeRef": {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": kind.claim if namespaced else kind.composite,
+        },
+        "mode": "Pipeline",
+        "pipeline": [
+            {
+                "step": "rds",
+                "functionRef": {"name": FUNCTION_NAME},
+                "input": platform,
+            }
+        ],
+    }
+    if not namespaced:
+        # A LegacyCluster XR gets its writeConnectionSecretToRef only from here: without it the
+        # XR publishes no connection details and a claim's Secret is never written.
+        spec["writeConnectionSecretsToNamespace"] = parsed.secretNamespace
     return {
         "apiVersion": "apiextensions.crossplane.io/v1",
         "kind": "Composition",
         "metadata": {"name": name, "labels": {"provider": "aws"}},
-        "spec": {
-            "compositeTypeRef": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": kind.claim if namespaced else kind.composite,
-            },
-            "mode": "Pipeline",
-            "pipeline": [
-                {
-                    "step": "rds",
-                    "functionRef": {"name": FUNCTION_NAME},
-                    "input": EXAMPLE_INPUT,
-                }
-            ],
-        },
+        "spec": spec,
     }
 
 

@@ -16,7 +16,8 @@ from google.protobuf import json_format
 from function import render, xrds
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE_INPUT = xrds.EXAMPLE_INPUT
+# The platform Input every test starts from: the documented example platform file.
+EXAMPLE_INPUT = yaml.safe_load((ROOT / "examples" / "platform.yaml").read_text())
 
 KIND_OF_ENGINE = {
     "postgresql": "PostgresqlInstance",

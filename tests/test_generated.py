@@ -8,7 +8,7 @@ import pytest
 
 from function import generate, xrds
 from tests import crds
-from tests.helpers import ROOT, load_yaml
+from tests.helpers import EXAMPLE_INPUT, ROOT, load_yaml
 
 
 def test_generated_files_are_up_to_date():
@@ -43,8 +43,8 @@ def test_input_crd_schema_accepts_the_example_input():
 
     (crd,) = load_yaml(ROOT / "package" / "input" / "rds.fn.anynines.com_inputs.yaml")
     schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
-    jsonschema.validate(xrds.EXAMPLE_INPUT, schema)
-    bad = copy.deepcopy(xrds.EXAMPLE_INPUT)
+    jsonschema.validate(EXAMPLE_INPUT, schema)
+    bad = copy.deepcopy(EXAMPLE_INPUT)
     bad["backup"]["defaults"]["retentionDays"] = 40
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(bad, schema)
