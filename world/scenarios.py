@@ -1,0 +1,124 @@
+"""The scenarios of the lifecycle world: each a list of developer steps, run in one world."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+from world.world import StepResult, World
+
+NAMESPACE = "team-orders"
+
+
+def postgres(spec: dict, name: str = "orders") -> dict:
+    return {
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": "PostgresqlInstance",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": copy.deepcopy(spec),
+    }
+
+
+def _with(spec: dict, **changes) -> dict:
+    """spec with dotted-path changes, e.g. config__allocatedStorage=450."""
+    out = copy.deepcopy(spec)
+    for path, value in changes.items():
+        node = out
+        *head, last = path.split("__")
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
+def day2(w: World) -> list[StepResult]:
+    """Scenario 3: day-2 changes on a PostgreSQL cluster, converging with no provider error."""
+    spec = {
+        "serviceVersion": "16.8",
+        "plan": "cluster-small",
+        "config": {"tags": {"team": "orders"}},
+        "backup": {"schedule": "daily", "retentionDays": 7, "window": "03:00-04:00"},
+    }
+    steps = [("create cluster-small 16.8", spec, 0, ())]
+    for title, change in [
+        ("plan up to cluster-medium", {"plan": "cluster-medium"}),
+        ("plan down to cluster-small", {"plan": "cluster-small"}),
+        ("storage 100 -> 450 GiB", {"config__allocatedStorage": 450}),
+        ("minor upgrade 16.8 -> 16.9", {"serviceVersion": "16.9"}),
+        ("major upgrade 16.9 -> 17.5", {"serviceVersion": "17.5"}),
+        ("replicas 1 -> 3", {"config__compute": {"replicas": {"count": 3}}}),
+        ("replicas 3 -> 0", {"config__compute": {"replicas": {"count": 0}}}),
+        ("backups daily -> hourly", {"backup__schedule": "hourly"}),
+        ("backups hourly -> none", {"backup__schedule": "none"}),
+        ("backups none -> daily", {"backup__schedule": "daily"}),
+        ("tags: add cost-center, drop team", {"config__tags": {"cost-center": "42"}}),
+    ]:
+        spec = _with(spec, **change)
+        deletes = ("replica-",) if "-> 0" in title else ()
+        if "-> none" in title:
+            deletes = ("backup-plan", "backup-selection", "backup-vault")
+        steps.append((title, spec, 7 * 24, deletes))  # a week between changes
+    return [
+        w.step(title, postgres(s), hours=hours, may_delete=deletes)
+        for title, s, hours, deletes in steps
+    ]
+
+
+def repairs(w: World) -> list[StepResult]:
+    """Scenario 4: refused edits, then reverted: the database is never touched, the conditions
+    say why, and after the revert everything is as before (no stale condition, no trapped spec)."""
+    spec = {"serviceVersion": "17.5", "plan": "single-small", "config": {"tags": {"team": "orders"}}}
+    out = [w.step("create single-small 17.5", postgres(spec))]
+    for title, bad in [
+        ("serviceVersion 17.5 -> 17.6 (not offered)", {"serviceVersion": "17.6"}),
+        ("plan -> single-huge (not offered)", {"plan": "single-huge"}),
+        ("storage 20 GiB (below the plan)", {"config__allocatedStorage": 20}),
+        ("database name changed", {"config__database": {"name": "other"}}),
+        ("reserved tag aws:owner", {"config__tags": {"aws:owner": "me"}}),
+    ]:
+        before = _snapshot(w)
+        step = w.step(f"mistake: {title}", postgres(_with(spec, **bad)), hours=1, refused=_refusal(title))
+        _expect_spec_valid(w, step, title, valid=False)
+        out.append(step)
+        revert = w.step(f"revert: {title}", postgres(spec), hours=1)
+        _expect_spec_valid(w, revert, title, valid=True)
+        if _snapshot(w) != before:
+            revert.failures.append("after the revert the database differs from before the mistake")
+        out.append(revert)
+    return out
+
+
+# Mistakes the API server itself refuses (CEL rules of the XRD): nothing reaches the function.
+_API_REFUSED = {"database name changed": "spec.config.database.name is immutable"}
+
+
+def _refusal(title: str) -> str | None:
+    return _API_REFUSED.get(title)
+
+
+def _expect_spec_valid(w: World, step: StepResult, title: str, valid: bool) -> None:
+    claim = w.crossplane.claims()[0]
+    conds = {c["type"]: c for c in (claim.get("status") or {}).get("conditions") or []}
+    want = "True" if valid or title in _API_REFUSED else "False"
+    got = conds.get("SpecValid", {}).get("status")
+    if got != want:
+        step.failures.append(
+            f"SpecValid is {got} ({conds.get('SpecValid', {}).get('message', '')}), want {want}"
+        )
+
+
+def _snapshot(w: World) -> list[dict]:
+    keep = (
+        "DBInstanceIdentifier", "DBInstanceClass", "EngineVersion", "AllocatedStorage",
+        "BackupRetentionPeriod", "MultiAZ", "DbiResourceId", "TagList",
+    )  # fmt: skip
+    return [
+        {k: d.get(k) for k in keep}
+        for d in w.provider.rds.describe_db_instances()["DBInstances"]
+    ]
+
+
+SCENARIOS: dict[str, Callable[[World], list[StepResult]]] = {
+    "day-2 changes (PostgreSQL, cluster mode)": day2,
+    "mistakes and their repair (PostgreSQL, cluster mode)": repairs,
+}

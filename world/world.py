@@ -1,0 +1,213 @@
+"""The world: an API server, Crossplane and provider-upjet-aws on moto, run round by round on a
+simulated clock, with the convergence check every scenario step must pass."""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import boto3
+from moto import mock_aws
+
+from function import render
+from world.aws import Provider
+from world.crossplane import Crossplane, Refused, is_ready
+from world.store import Clock, Store, key_of
+
+REGION = "eu-central-1"
+MAX_ROUNDS = 60  # one simulated minute each: creation takes 10, a modify 5
+QUIET_ROUNDS = 10
+
+
+@dataclass
+class StepResult:
+    name: str
+    lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def running_function(address: str | None) -> Iterator[str]:
+    """The function to talk to: the given address, or its own real gRPC server."""
+    if address:
+        yield address
+        return
+    with render.own_server(timeout=30) as own:
+        yield own
+
+
+@contextlib.contextmanager
+def aws() -> Iterator[None]:
+    """moto in the world's region, with the subnet group the platform Input names."""
+    random.seed(0)  # moto's generated ids (DbiResourceId, ...) come from `random`
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
+                "Subnet"
+            ]["SubnetId"]
+            for i, z in enumerate("ab")
+        ]
+        boto3.client("rds", region_name=REGION).create_db_subnet_group(
+            DBSubnetGroupName="klutch-databases", DBSubnetGroupDescription="world", SubnetIds=subnets
+        )
+        yield
+
+
+class World:
+    def __init__(self, address: str) -> None:
+        self.clock = Clock()
+        self.store = Store(self.clock)
+        self.crossplane = Crossplane.load(self.store, address)
+        self.provider = Provider(self.store, self.clock, REGION)
+        self.timeline: list[StepResult] = []
+
+    # --- one round: every controller once, then a simulated minute ---------------------------
+    def round(self) -> None:
+        self.crossplane.reconcile()
+        self.provider.reconcile()
+        self.provider.sql()
+        self.clock.advance(1)
+
+    def managed(self) -> list[dict]:
+        return [o for o in self.store.list() if ".upbound.io/" in o["apiVersion"]]
+
+    def settled(self) -> bool:
+        for mr in self.managed():
+            conds = {c["type"]: c["status"] for c in mr.get("status", {}).get("conditions", [])}
+            if conds.get("Synced") != "True" or conds.get("Ready") != "True":
+                return False
+        return all(is_ready(c) for c in self.crossplane.claims())
+
+    # --- a scenario step ---------------------------------------------------------------------
+    def step(
+        self,
+        name: str,
+        claim: dict | None = None,
+        hours: float = 0,
+        refused: str | None = None,
+        may_delete: tuple[str, ...] = (),
+    ) -> StepResult:
+        """Apply `claim` (after `hours` of simulated time), then run until a fixed point and
+        check it: everything Synced and Ready, no provider error on the way, then QUIET_ROUNDS
+        rounds with no AWS call and no write; nothing deleted or replaced unless the step says so.
+        `refused`: the API server must refuse the claim with a message containing this text."""
+        result = StepResult(name)
+        self.timeline.append(result)
+        self.clock.advance(hours * 60)
+        result.lines.append(f"== {name} ({self.clock.stamp()})")
+        writes0, calls0, errors0 = (
+            len(self.store.writes),
+            len(self.provider.calls),
+            len(self.provider.errors),
+        )
+        events0 = len(self.crossplane.events)
+        if claim is not None:
+            try:
+                self.crossplane.apply_claim(claim)
+                result.lines.append(f"   kubectl apply {claim['kind']}/{claim['metadata']['name']}: {_spec_line(claim)}")
+                if refused:
+                    result.failures.append(f"the API server admitted a claim it must refuse ({refused})")
+            except Refused as err:
+                result.lines.append(f"   kubectl apply refused by the API server: {err}")
+                if not refused or refused not in str(err):
+                    result.failures.append(f"the API server refused the claim: {err}")
+        rounds = 0
+        quiet_from = None
+        for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (reported below)
+            before = (len(self.store.writes), len(self.provider.calls))
+            self.round()
+            if (len(self.store.writes), len(self.provider.calls)) == before and self.settled():
+                quiet_from = before
+                break
+        if quiet_from is None:
+            last = self.store.writes[before[0] :]
+            result.failures.append(
+                f"no fixed point within {MAX_ROUNDS} reconciles; the last one still wrote: "
+                + "; ".join(sorted({f"{m} {k[1]}/{k[3]} {w}" for m, k, w in last}))
+                + (f"; AWS {', '.join(self.provider.calls[before[1]:])}" if self.provider.calls[before[1]:] else "")
+            )
+        else:
+            for _ in range(QUIET_ROUNDS):
+                self.round()
+            extra_writes = self.store.writes[quiet_from[0] :]
+            extra_calls = self.provider.calls[quiet_from[1] :]
+            if extra_writes or extra_calls:
+                result.failures.append(
+                    f"not quiet: {QUIET_ROUNDS} more reconciles made {len(extra_calls)} AWS call(s) "
+                    f"and {len(extra_writes)} write(s), e.g. "
+                    + "; ".join(
+                        [c for c in extra_calls[:2]]
+                        + [f"{m} {k[1]}/{k[3]} {w}" for m, k, w in extra_writes[:3]]
+                    )
+                )
+        calls = self.provider.calls[calls0:]
+        errors = self.provider.errors[errors0:]
+        writes = self.store.writes[writes0:]
+        result.lines.append(f"   fixed point after {rounds} reconcile(s)")
+        for c in _dedup(calls):
+            result.lines.append(f"   AWS {c}")
+        for e in _dedup(errors):
+            result.lines.append(f"   provider error: {e}")
+            result.failures.append(f"provider error: {e}")
+        for ev in _dedup(
+            [f"{e.severity} {e.reason}: {e.message}" for e in self.crossplane.events[events0:]]
+        ):
+            result.lines.append(f"   event {ev}")
+        for manager, key, what in writes:
+            if what == "deleted" and key[1] != "Secret":
+                if not any(n in key[3] or n == key[1] for n in may_delete):
+                    result.failures.append(f"{key[1]}/{key[3]} deleted")
+        for c in calls:
+            if c.startswith(("DeleteDBInstance", "CreateDBInstance ")) and not any(
+                n in c for n in may_delete
+            ) and c.split()[0] == "DeleteDBInstance":
+                result.failures.append(f"AWS {c}")
+        result.lines += self.describe()
+        for f in result.failures:
+            result.lines.append(f"   FAIL {f}")
+        return result
+
+    def describe(self) -> list[str]:
+        out = []
+        for claim in self.crossplane.claims():
+            status = claim.get("status") or {}
+            out.append(
+                f"   {claim['kind']}/{claim['metadata']['name']}: version {status.get('version')} "
+                f"plan {status.get('plan')} storage {status.get('allocatedStorage')} replicas "
+                f"{status.get('replicas')} backup {(status.get('backup') or {}).get('schedule')}"
+            )
+            for c in status.get("conditions") or []:
+                msg = f" {c['message']}" if c.get("message") else ""
+                out.append(f"     {c['type']}={c['status']} {c['reason']}{msg}")
+        for mr in self.managed():
+            conds = {c["type"]: c["status"] for c in mr.get("status", {}).get("conditions", [])}
+            name = (mr["metadata"].get("annotations") or {}).get("crossplane.io/composition-resource-name")
+            out.append(
+                f"   {mr['kind']} {name}: Synced={conds.get('Synced')} Ready={conds.get('Ready')}"
+            )
+        return out
+
+    def claim(self, kind: str, name: str, namespace: str) -> dict:
+        for c in self.crossplane.claims():
+            if key_of(c)[1:] == (kind, namespace, name):
+                return c
+        raise KeyError(name)
+
+    def instance(self, identifier: str) -> dict:
+        return self.provider.rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+
+
+def _spec_line(claim: dict) -> str:
+    return str(claim.get("spec"))
+
+
+def _dedup(items: list[str]) -> list[str]:
+    """Each distinct line once, in first-seen order, with how often it happened."""
+    counts: dict[str, int] = {}
+    for i in items:
+        counts[i] = counts.get(i, 0) + 1
+    return [f"{i} (x{n})" if n > 1 else i for i, n in counts.items()]
