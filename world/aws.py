@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 import boto3
 from botocore.exceptions import ClientError
 
+from function import naming
 from tests import aws as calls
 from world.store import Clock, Key, Store, key_of
 
@@ -130,7 +131,12 @@ class Provider:
         conds = {c["type"]: c for c in (current.get("status") or {}).get("conditions") or []}
         s = {"type": "Synced", "status": "True", "reason": "ReconcileSuccess"}
         if not synced:
-            s = {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": message}
+            s = {
+                "type": "Synced",
+                "status": "False",
+                "reason": "ReconcileError",
+                "message": message,
+            }
             self.errors.append(f"{obj['kind']}/{obj['metadata']['name']}: {message}")
         conds["Synced"] = s
         if ready is not None:
@@ -159,6 +165,9 @@ class Provider:
         # Terraform's Read: a `db-...` id is looked up by resource id, anything else by
         # identifier (findDBInstanceByIDSDKv2), so both the function's and upjet's names resolve.
         for d in self.rds.describe_db_instances()["DBInstances"]:
+            # moto gives a read replica its source's DbiResourceId; AWS gives each instance its
+            # own, which the world derives from the identifier (deterministic, too).
+            d["DbiResourceId"] = "db-" + naming.digest(d["DBInstanceIdentifier"], length=26).upper()
             if external and external in (d["DbiResourceId"], d["DBInstanceIdentifier"]):
                 return d
         return None
@@ -270,7 +279,11 @@ class Provider:
                 )
             params = calls.replica_call(fp)
             self._check_tags(params.get("Tags", []))
-            self._call(f"CreateDBInstanceReadReplica {identifier}", self.rds.create_db_instance_read_replica, **params)
+            self._call(
+                f"CreateDBInstanceReadReplica {identifier}",
+                self.rds.create_db_instance_read_replica,
+                **params,
+            )
         else:
             params = calls.create_call(fp, password=self._password(obj))
             self._check_tags(params.get("Tags", []))
@@ -349,28 +362,29 @@ class Provider:
         o, op = self._state(d["DBInstanceIdentifier"]), "ModifyDBInstance"
         engine = d["Engine"]
         storage = p.get("AllocatedStorage", d["AllocatedStorage"])
-        if p.get("StorageType", d["StorageType"]) == "gp3" and storage >= 400 and "Iops" in p:
-            # gp3 from 400 GiB: at least 12000 IOPS (RDS User Guide, gp3 storage);
-            # terraform-provider-aws#28382 is the late-initialized 3000 hitting this.
-            if p["Iops"] < 12000:
-                raise AwsError(
-                    f"{op}: InvalidParameterCombination: Invalid iops value for engine name "
-                    f"{engine} and storage type gp3: {p['Iops']}"
-                )
-        if "AllocatedStorage" in p and p["AllocatedStorage"] != d["AllocatedStorage"]:
-            if o.storage_changed and self.clock.now - o.storage_changed < STORAGE_COOLDOWN:
-                raise AwsError(
-                    f"{op}: InvalidParameterCombination: You can't currently modify the storage "
-                    "of this DB instance because the previous storage change is being optimized"
-                )
+        gp3 = p.get("StorageType", d["StorageType"]) == "gp3"
+        # gp3 from 400 GiB: at least 12000 IOPS (RDS User Guide, gp3 storage);
+        # terraform-provider-aws#28382 is the late-initialized 3000 hitting this.
+        if gp3 and storage >= 400 and p.get("Iops", 12000) < 12000:
+            raise AwsError(
+                f"{op}: InvalidParameterCombination: Invalid iops value for engine name "
+                f"{engine} and storage type gp3: {p['Iops']}"
+            )
+        grows = "AllocatedStorage" in p and p["AllocatedStorage"] != d["AllocatedStorage"]
+        recent = o.storage_changed and self.clock.now - o.storage_changed < STORAGE_COOLDOWN
+        if grows and recent:
+            raise AwsError(
+                f"{op}: InvalidParameterCombination: You can't currently modify the storage "
+                "of this DB instance because the previous storage change is being optimized"
+            )
         version = p.get("EngineVersion", d["EngineVersion"])
-        if version.split(".")[0] != d["EngineVersion"].split(".")[0]:
-            if not p.get("AllowMajorVersionUpgrade"):
-                # RDS API reference, ModifyDBInstance AllowMajorVersionUpgrade.
-                raise AwsError(
-                    f"{op}: InvalidParameterCombination: The AllowMajorVersionUpgrade flag must "
-                    "be present when upgrading to a new major version"
-                )
+        major = version.split(".")[0] != d["EngineVersion"].split(".")[0]
+        # RDS API reference, ModifyDBInstance AllowMajorVersionUpgrade.
+        if major and not p.get("AllowMajorVersionUpgrade"):
+            raise AwsError(
+                f"{op}: InvalidParameterCombination: The AllowMajorVersionUpgrade flag must "
+                "be present when upgrading to a new major version"
+            )
         family = _family(engine, version)
         group = p.get("DBParameterGroupName")
         if group and group.startswith("default.") and group != f"default.{family}":
@@ -407,9 +421,19 @@ class Provider:
         tags = [{"Key": k, "Value": v} for k, v in sorted(add.items())]
         self._check_tags(tags, existing=len(d.get("TagList") or []) - len(remove))
         if remove:
-            self._call(f"RemoveTagsFromResource {sorted(remove)}", self.rds.remove_tags_from_resource, ResourceName=arn, TagKeys=remove)
+            self._call(
+                f"RemoveTagsFromResource {sorted(remove)}",
+                self.rds.remove_tags_from_resource,
+                ResourceName=arn,
+                TagKeys=remove,
+            )
         if tags:
-            self._call(f"AddTagsToResource {sorted(add)}", self.rds.add_tags_to_resource, ResourceName=arn, Tags=tags)
+            self._call(
+                f"AddTagsToResource {sorted(add)}",
+                self.rds.add_tags_to_resource,
+                ResourceName=arn,
+                Tags=tags,
+            )
 
     @staticmethod
     def _check_tags(tags: list[dict], existing: int = 0) -> None:
@@ -421,7 +445,9 @@ class Provider:
             if not 1 <= len(t["Key"]) <= 128 or len(t["Value"]) > 256:
                 raise AwsError(f"InvalidParameterValue: tag {t['Key']!r} exceeds the length limits")
             if t["Key"].lower().startswith("aws:"):
-                raise AwsError(f"InvalidParameterValue: tag key {t['Key']!r} uses the reserved prefix aws:")
+                raise AwsError(
+                    f"InvalidParameterValue: tag key {t['Key']!r} uses the reserved prefix aws:"
+                )
 
     def _delete_instance(self, obj: dict, d: dict | None) -> None:
         fp = obj["spec"]["forProvider"]
@@ -432,9 +458,15 @@ class Provider:
             if fp.get("replicateSourceDb"):
                 protected = bool(fp.get("deletionProtection"))
             if protected:
-                raise AwsError("DeleteDBInstance: InvalidParameterCombination: deletion protection is enabled")
+                raise AwsError(
+                    "DeleteDBInstance: InvalidParameterCombination: deletion protection is enabled"
+                )
             params = calls.delete_call({**fp, "identifier": d["DBInstanceIdentifier"]})
-            self._call(f"DeleteDBInstance {d['DBInstanceIdentifier']}", self.rds.delete_db_instance, **params)
+            self._call(
+                f"DeleteDBInstance {d['DBInstanceIdentifier']}",
+                self.rds.delete_db_instance,
+                **params,
+            )
         self.store.delete(key_of(obj), MANAGER)
 
     # --- provider-sql ----------------------------------------------------------------------
@@ -457,7 +489,9 @@ class Provider:
             return
         vaults = {v["BackupVaultName"] for v in self.backup.list_backup_vaults()["BackupVaultList"]}
         if name not in vaults:
-            self._call(f"CreateBackupVault {name}", self.backup.create_backup_vault, BackupVaultName=name)
+            self._call(
+                f"CreateBackupVault {name}", self.backup.create_backup_vault, BackupVaultName=name
+            )
         self._conditions(obj, synced=True, ready=True)
 
     def _plan(self, obj: dict) -> None:
@@ -465,18 +499,29 @@ class Provider:
         plan_id = (obj["metadata"].get("annotations") or {}).get(EXTERNAL_NAME)
         if obj["metadata"].get("deletionTimestamp"):
             if plan_id in self.plans:
-                self._call(f"DeleteBackupPlan {fp['name']}", self.backup.delete_backup_plan, BackupPlanId=plan_id)
+                self._call(
+                    f"DeleteBackupPlan {fp['name']}",
+                    self.backup.delete_backup_plan,
+                    BackupPlanId=plan_id,
+                )
                 del self.plans[plan_id]
             self.store.delete(key_of(obj), MANAGER)
             return
         params = calls.backup_plan_call(fp)
         if plan_id not in self.plans:
-            plan_id = self._call(f"CreateBackupPlan {fp['name']}", self.backup.create_backup_plan, **params)["BackupPlanId"]
+            plan_id = self._call(
+                f"CreateBackupPlan {fp['name']}", self.backup.create_backup_plan, **params
+            )["BackupPlanId"]
             obj = self.store.get(key_of(obj)) or obj
             obj["metadata"].setdefault("annotations", {})[EXTERNAL_NAME] = plan_id
             self.store.update(obj, MANAGER, "created")
         elif self.plans[plan_id] != params["BackupPlan"]:
-            self._call(f"UpdateBackupPlan {fp['name']}", self.backup.update_backup_plan, BackupPlanId=plan_id, BackupPlan=params["BackupPlan"])
+            self._call(
+                f"UpdateBackupPlan {fp['name']}",
+                self.backup.update_backup_plan,
+                BackupPlanId=plan_id,
+                BackupPlan=params["BackupPlan"],
+            )
         self.plans[plan_id] = params["BackupPlan"]
         self._conditions(obj, synced=True, ready=True)
 
@@ -512,7 +557,9 @@ class Provider:
                 days = min(35, max(r["Lifecycle"]["DeleteAfterDays"] for r in rules))
                 self._state(identifier).backup_owned = True
                 self.rds.modify_db_instance(
-                    DBInstanceIdentifier=identifier, BackupRetentionPeriod=days, ApplyImmediately=True
+                    DBInstanceIdentifier=identifier,
+                    BackupRetentionPeriod=days,
+                    ApplyImmediately=True,
                 )
         self._conditions(obj, synced=True, ready=True)
 

@@ -47,7 +47,7 @@ _STATUS = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "Fal
 _SYSTEM = {"Ready", "Synced", "Healthy"}
 
 
-class Refused(Exception):
+class Refused(Exception):  # noqa: N818 (what kubectl reports)
     """The API server refused a write (schema or CEL); the stored object is unchanged."""
 
 
@@ -89,7 +89,7 @@ class Crossplane:
         return v["schema"]["openAPIV3Schema"]
 
     def apply_claim(self, claim: dict) -> dict:
-        """kubectl apply of a claim: admitted (defaults applied) or Refused with the API's message."""
+        """kubectl apply of a claim: admitted (with defaults) or Refused with the API's message."""
         schema = self._schema(claim)
         claim = render.with_defaults(schema, copy.deepcopy(claim))
         errors = [
@@ -401,5 +401,7 @@ def _composite_ready(desired: fnv1.State, composed: dict[str, dict | None]) -> d
             continue
         unready.append(name)
     if unready and desired.composite.ready != fnv1.READY_TRUE:
-        return _cond("Ready", "False", "Creating", f"Unready resources: {', '.join(sorted(unready))}")
+        return _cond(
+            "Ready", "False", "Creating", f"Unready resources: {', '.join(sorted(unready))}"
+        )
     return _cond("Ready", "True", "Available")

@@ -67,7 +67,11 @@ def day2(w: World) -> list[StepResult]:
 def repairs(w: World) -> list[StepResult]:
     """Scenario 4: refused edits, then reverted: the database is never touched, the conditions
     say why, and after the revert everything is as before (no stale condition, no trapped spec)."""
-    spec = {"serviceVersion": "17.5", "plan": "single-small", "config": {"tags": {"team": "orders"}}}
+    spec = {
+        "serviceVersion": "17.5",
+        "plan": "single-small",
+        "config": {"tags": {"team": "orders"}},
+    }
     out = [w.step("create single-small 17.5", postgres(spec))]
     for title, bad in [
         ("serviceVersion 17.5 -> 17.6 (not offered)", {"serviceVersion": "17.6"}),
@@ -77,8 +81,18 @@ def repairs(w: World) -> list[StepResult]:
         ("reserved tag aws:owner", {"config__tags": {"aws:owner": "me"}}),
     ]:
         before = _snapshot(w)
-        step = w.step(f"mistake: {title}", postgres(_with(spec, **bad)), hours=1, refused=_refusal(title))
+        fields = _status_fields(w)
+        step = w.step(
+            f"mistake: {title}", postgres(_with(spec, **bad)), hours=1, refused=_refusal(title)
+        )
         _expect_spec_valid(w, step, title, valid=False)
+        # The XR status is server-side applied: a field the function leaves out on the refused
+        # path disappears, and clients (bindings, backups, restores) read it.
+        lost = sorted(f for f in fields - _status_fields(w) if f != "conditions")
+        if lost:
+            step.failures.append(
+                f"status fields vanished while the spec was refused: {', '.join(lost)}"
+            )
         out.append(step)
         revert = w.step(f"revert: {title}", postgres(spec), hours=1)
         _expect_spec_valid(w, revert, title, valid=True)
@@ -107,14 +121,18 @@ def _expect_spec_valid(w: World, step: StepResult, title: str, valid: bool) -> N
         )
 
 
+def _status_fields(w: World) -> set[str]:
+    claim = w.crossplane.claims()[0]
+    return {k for k, v in (claim.get("status") or {}).items() if v is not None}
+
+
 def _snapshot(w: World) -> list[dict]:
     keep = (
         "DBInstanceIdentifier", "DBInstanceClass", "EngineVersion", "AllocatedStorage",
         "BackupRetentionPeriod", "MultiAZ", "DbiResourceId", "TagList",
     )  # fmt: skip
     return [
-        {k: d.get(k) for k in keep}
-        for d in w.provider.rds.describe_db_instances()["DBInstances"]
+        {k: d.get(k) for k in keep} for d in w.provider.rds.describe_db_instances()["DBInstances"]
     ]
 
 

@@ -73,8 +73,10 @@ class Store:
     # Paths each (object, manager) owns; only the appliers' sets matter here.
     owned: dict[tuple[Key, str], set[Path]] = field(default_factory=dict)
     version: int = 0
-    # Every write that changed an object: (manager, key, what).
+    # Every write that changed an object's spec or metadata (or created it): (manager, key, what).
     writes: list[tuple[str, Key, str]] = field(default_factory=list)
+    # Writes that changed only the status: observations (a latestRestorableTime moves on).
+    status_writes: list[tuple[str, Key, str]] = field(default_factory=list)
 
     def get(self, key: Key) -> dict | None:
         obj = self.objects.get(key)
@@ -98,7 +100,10 @@ class Store:
             meta.setdefault("uid", f"uid-{self.version:06d}")
             meta.setdefault("creationTimestamp", self.clock.stamp())
         self.objects[key] = new
-        self.writes.append((manager, key, what))
+        if old is not None and _content(old, status=False) == _content(new, status=False):
+            self.status_writes.append((manager, key, what))
+        else:
+            self.writes.append((manager, key, what))
         return True
 
     def update(self, obj: dict, manager: str, what: str = "update") -> bool:
@@ -135,7 +140,9 @@ class Store:
             del self.owned[k]
 
 
-def _content(obj: dict) -> dict:
+def _content(obj: dict, status: bool = True) -> dict:
     out = copy.deepcopy(obj)
     (out.get("metadata") or {}).pop("resourceVersion", None)
+    if not status:
+        out.pop("status", None)
     return out

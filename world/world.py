@@ -46,13 +46,15 @@ def aws() -> Iterator[None]:
         ec2 = boto3.client("ec2", region_name=REGION)
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnets = [
-            ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}")[
-                "Subnet"
-            ]["SubnetId"]
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
+            )["Subnet"]["SubnetId"]
             for i, z in enumerate("ab")
         ]
         boto3.client("rds", region_name=REGION).create_db_subnet_group(
-            DBSubnetGroupName="klutch-databases", DBSubnetGroupDescription="world", SubnetIds=subnets
+            DBSubnetGroupName="klutch-databases",
+            DBSubnetGroupDescription="world",
+            SubnetIds=subnets,
         )
         yield
 
@@ -99,6 +101,12 @@ class World:
         self.timeline.append(result)
         self.clock.advance(hours * 60)
         result.lines.append(f"== {name} ({self.clock.stamp()})")
+        names = {
+            k: (o["metadata"].get("annotations") or {}).get(
+                "crossplane.io/composition-resource-name", ""
+            )
+            for k, o in self.store.objects.items()
+        }
         writes0, calls0, errors0 = (
             len(self.store.writes),
             len(self.provider.calls),
@@ -108,9 +116,11 @@ class World:
         if claim is not None:
             try:
                 self.crossplane.apply_claim(claim)
-                result.lines.append(f"   kubectl apply {claim['kind']}/{claim['metadata']['name']}: {_spec_line(claim)}")
+                result.lines.append(f"   kubectl apply {_ref(claim)}: {claim.get('spec')}")
                 if refused:
-                    result.failures.append(f"the API server admitted a claim it must refuse ({refused})")
+                    result.failures.append(
+                        f"the API server admitted a claim it must refuse ({refused})"
+                    )
             except Refused as err:
                 result.lines.append(f"   kubectl apply refused by the API server: {err}")
                 if not refused or refused not in str(err):
@@ -128,7 +138,11 @@ class World:
             result.failures.append(
                 f"no fixed point within {MAX_ROUNDS} reconciles; the last one still wrote: "
                 + "; ".join(sorted({f"{m} {k[1]}/{k[3]} {w}" for m, k, w in last}))
-                + (f"; AWS {', '.join(self.provider.calls[before[1]:])}" if self.provider.calls[before[1]:] else "")
+                + (
+                    f"; AWS {', '.join(self.provider.calls[before[1] :])}"
+                    if self.provider.calls[before[1] :]
+                    else ""
+                )
             )
         else:
             for _ in range(QUIET_ROUNDS):
@@ -137,7 +151,8 @@ class World:
             extra_calls = self.provider.calls[quiet_from[1] :]
             if extra_writes or extra_calls:
                 result.failures.append(
-                    f"not quiet: {QUIET_ROUNDS} more reconciles made {len(extra_calls)} AWS call(s) "
+                    f"not quiet: {QUIET_ROUNDS} more reconciles made {len(extra_calls)} AWS "
+                    f"call(s) "
                     f"and {len(extra_writes)} write(s), e.g. "
                     + "; ".join(
                         [c for c in extra_calls[:2]]
@@ -147,7 +162,8 @@ class World:
         calls = self.provider.calls[calls0:]
         errors = self.provider.errors[errors0:]
         writes = self.store.writes[writes0:]
-        result.lines.append(f"   fixed point after {rounds} reconcile(s)")
+        if quiet_from is not None:
+            result.lines.append(f"   fixed point after {rounds} reconcile(s)")
         for c in _dedup(calls):
             result.lines.append(f"   AWS {c}")
         for e in _dedup(errors):
@@ -157,14 +173,13 @@ class World:
             [f"{e.severity} {e.reason}: {e.message}" for e in self.crossplane.events[events0:]]
         ):
             result.lines.append(f"   event {ev}")
-        for manager, key, what in writes:
-            if what == "deleted" and key[1] != "Secret":
-                if not any(n in key[3] or n == key[1] for n in may_delete):
-                    result.failures.append(f"{key[1]}/{key[3]} deleted")
-        for c in calls:
-            if c.startswith(("DeleteDBInstance", "CreateDBInstance ")) and not any(
-                n in c for n in may_delete
-            ) and c.split()[0] == "DeleteDBInstance":
+        for _, key, what in writes:
+            name = names.get(key, "")
+            if what == "deleted" and key[1] != "Secret" and not name.startswith(may_delete):
+                result.failures.append(f"{key[1]} {name or key[3]} deleted")
+        for c in _dedup(calls):
+            # An instance deleted in AWS is data lost: only where the step deletes it.
+            if c.startswith("DeleteDBInstance") and not may_delete_rds(c, may_delete):
                 result.failures.append(f"AWS {c}")
         result.lines += self.describe()
         for f in result.failures:
@@ -185,7 +200,9 @@ class World:
                 out.append(f"     {c['type']}={c['status']} {c['reason']}{msg}")
         for mr in self.managed():
             conds = {c["type"]: c["status"] for c in mr.get("status", {}).get("conditions", [])}
-            name = (mr["metadata"].get("annotations") or {}).get("crossplane.io/composition-resource-name")
+            name = (mr["metadata"].get("annotations") or {}).get(
+                "crossplane.io/composition-resource-name"
+            )
             out.append(
                 f"   {mr['kind']} {name}: Synced={conds.get('Synced')} Ready={conds.get('Ready')}"
             )
@@ -198,11 +215,19 @@ class World:
         raise KeyError(name)
 
     def instance(self, identifier: str) -> dict:
-        return self.provider.rds.describe_db_instances(DBInstanceIdentifier=identifier)["DBInstances"][0]
+        return self.provider.rds.describe_db_instances(DBInstanceIdentifier=identifier)[
+            "DBInstances"
+        ][0]
 
 
-def _spec_line(claim: dict) -> str:
-    return str(claim.get("spec"))
+def may_delete_rds(call: str, may_delete: tuple[str, ...]) -> bool:
+    # Replica identifiers end in -r<N> (function/instance.py compose_replica).
+    identifier = call.split()[1]
+    return "replica-" in may_delete and identifier.rsplit("-", 1)[-1].startswith("r")
+
+
+def _ref(obj: dict) -> str:
+    return f"{obj['kind']}/{obj['metadata']['name']}"
 
 
 def _dedup(items: list[str]) -> list[str]:

@@ -1,0 +1,75 @@
+"""The lifecycle world (world/): scenarios of the developer workflow, played on the real
+controllers' rules around the function's real gRPC server, and the world's own mechanics."""
+
+from __future__ import annotations
+
+import pytest
+
+from world.crossplane import Refused
+from world.scenarios import SCENARIOS, postgres
+from world.store import Store
+from world.world import World, aws
+
+
+@pytest.mark.world
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_scenario(server_address, name, capsys):
+    """Every step converges: a fixed point, everything Synced and Ready, no provider error,
+    then ten quiet reconciles; nothing deleted or replaced unless the step says so."""
+    with aws():
+        steps = SCENARIOS[name](World(server_address))
+    for step in steps:
+        print("\n".join(step.lines))
+    failed = [f"{s.name}: {f}" for s in steps for f in s.failures]
+    assert not failed, "\n".join(failed)
+
+
+# --- the world's mechanics (not scenarios): these must hold whatever the function does ----------
+
+
+def test_apply_removes_what_the_manager_no_longer_sends_and_keeps_other_owners_fields():
+    store = Store()
+    base = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a"}}
+    store.apply({**base, "spec": {"a": 1, "b": 2}}, "crossplane")
+    obj = store.get(("v1", "X", "", "a"))
+    obj["spec"]["late"] = 3  # a provider's late initialization
+    store.update(obj, "provider")
+    store.apply({**base, "spec": {"a": 1}}, "crossplane")
+    assert store.get(("v1", "X", "", "a"))["spec"] == {"a": 1, "late": 3}
+
+
+def test_a_provider_rewrite_of_an_applied_field_comes_back_on_the_next_apply():
+    store = Store()
+    body = {"apiVersion": "v1", "kind": "X", "metadata": {"name": "a", "annotations": {"n": "id"}}}
+    store.apply(body, "crossplane")
+    obj = store.get(("v1", "X", "", "a"))
+    obj["metadata"]["annotations"]["n"] = "db-123"
+    assert store.update(obj, "provider")
+    assert store.apply(body, "crossplane")  # forced ownership: a write, every time
+    assert store.get(("v1", "X", "", "a"))["metadata"]["annotations"]["n"] == "id"
+
+
+def test_the_api_server_evaluates_transition_rules_against_the_stored_spec(server_address):
+    with aws():
+        w = World(server_address)
+        w.crossplane.apply_claim(postgres({"serviceVersion": "17.5", "plan": "single-small"}))
+        w.crossplane.apply_claim(postgres({"serviceVersion": "17.6", "plan": "single-small"}))
+        with pytest.raises(Refused, match=r"spec\.serviceVersion cannot be downgraded"):
+            w.crossplane.apply_claim(postgres({"serviceVersion": "17.5", "plan": "single-small"}))
+
+
+def test_a_late_initialized_iops_is_refused_by_aws_when_gp3_storage_reaches_400_gib(server_address):
+    """terraform-provider-aws#28382, played by the world whatever the function composes."""
+    with aws():
+        w = World(server_address)
+        w.step("create", postgres({"serviceVersion": "16.8", "plan": "single-small"}))
+        mr = next(o for o in w.managed() if o["kind"] == "Instance")
+        assert mr["spec"]["forProvider"]["iops"] == 3000  # late-initialized (managementPolicies *)
+        identifier = mr["spec"]["forProvider"]["identifier"]
+        w.clock.advance(7 * 24 * 60)
+        d = w.provider._find(identifier, identifier)
+        with pytest.raises(
+            Exception,
+            match=r"Invalid iops value for engine name postgres and storage type gp3: 3000",
+        ):
+            w.provider._check_modify(d, {"AllocatedStorage": 450, "Iops": 3000})
