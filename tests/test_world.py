@@ -19,7 +19,7 @@ def test_scenario(server_address, name, capsys):
     with aws():
         steps = SCENARIOS[name](World(server_address))
     for step in steps:
-        print("\n".join(step.lines))
+        print(step.render())
     failed = [f"{s.name}: {f}" for s in steps for f in s.failures]
     assert not failed, "\n".join(failed)
 

@@ -20,6 +20,7 @@ Each rule is the real controller's, read from crossplane/crossplane (v1.20 / v2)
 from __future__ import annotations
 
 import copy
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -192,6 +193,9 @@ class Crossplane:
         with grpc.insecure_channel(self.address) as channel:
             stub = grpcv1.FunctionRunnerServiceStub(channel)
             for _ in range(MAX_REQUIREMENT_ROUNDS + 1):
+                # internal/xfn: meta.tag is a hash of the whole request (without the tag).
+                req.meta.ClearField("tag")
+                req.meta.tag = hashlib.sha256(req.SerializeToString(deterministic=True)).hexdigest()
                 self.calls += 1
                 rsp = stub.RunFunction(req, timeout=30, wait_for_ready=True)
                 if any(r.severity == fnv1.SEVERITY_FATAL for r in rsp.results):
