@@ -16,6 +16,7 @@ from botocore.exceptions import ClientError
 
 from function import naming
 from tests import aws as calls
+from world.crossplane import decode, encode
 from world.store import Clock, Key, Store, key_of
 
 MANAGER = "provider-upjet-aws"
@@ -105,6 +106,7 @@ class Provider:
     errors: list[str] = field(default_factory=list)  # every Synced=False, in order
     plans: dict[str, dict] = field(default_factory=dict)  # plan id -> CreateBackupPlan input
     selections: dict[str, dict] = field(default_factory=dict)  # world-kept (moto lacks them)
+    _created: dict[str, datetime] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rds = boto3.client("rds", region_name=self.region)
@@ -114,9 +116,7 @@ class Provider:
     def reconcile(self) -> None:
         order = {"Vault": 0, "Plan": 1, "Selection": 2}  # references resolve in this order
         for obj in sorted(self.store.list(), key=lambda o: order.get(o["kind"], 3)):
-            if not obj["apiVersion"].endswith(".upbound.io/v1beta3") and not (
-                obj["apiVersion"].startswith(("rds.aws.", "backup.aws."))
-            ):
+            if not obj["apiVersion"].startswith(("rds.aws.upbound.io/", "backup.aws.upbound.io/")):
                 continue
             handler = getattr(self, f"_{obj['kind'].lower()}", None)
             if handler is None:
@@ -284,11 +284,14 @@ class Provider:
                 self.rds.create_db_instance_read_replica,
                 **params,
             )
+        elif "snapshotIdentifier" in fp or "restoreToPointInTime" in fp:
+            self._restore_instance(fp, self._password(obj))
         else:
             params = calls.create_call(fp, password=self._password(obj))
             self._check_tags(params.get("Tags", []))
             self._call(f"CreateDBInstance {identifier}", self.rds.create_db_instance, **params)
         self._busy(identifier, "creating", CREATE_MINUTES)
+        self._created[identifier] = self.clock.now
         d = self._find(identifier, identifier)
         obj = self.store.get(key_of(obj)) or obj
         ann = obj["metadata"].setdefault("annotations", {})
@@ -296,6 +299,59 @@ class Provider:
         ann[EXTERNAL_NAME] = d["DbiResourceId"]
         self.store.update(obj, MANAGER, "created")
         self._conditions(obj, synced=True, ready=False)
+
+    def _restore_instance(self, fp: dict, password: str) -> None:
+        operation, params, modify = calls.restore_calls(fp)
+        if operation == "RestoreDBInstanceFromDBSnapshot":
+            snap = self._find_snapshot(params["DBSnapshotIdentifier"])
+            if (
+                snap is None
+                or self._state(f"snapshot:{snap['DBSnapshotIdentifier']}").status != "available"
+            ):
+                raise AwsError(f"{operation}: DBSnapshotNotFound or not available")
+            # RDS: the restored instance cannot have less storage than the snapshot (RDS User
+            # Guide, USER_RestoreFromSnapshot).
+            if params.get("AllocatedStorage", snap["AllocatedStorage"]) < snap["AllocatedStorage"]:
+                raise AwsError(
+                    f"{operation}: InvalidParameterValue: allocated storage "
+                    f"{params['AllocatedStorage']} is less than the snapshot's "
+                    f"{snap['AllocatedStorage']}"
+                )
+            self._call(
+                f"{operation} {params['DBInstanceIdentifier']}",
+                self.rds.restore_db_instance_from_db_snapshot,
+                **params,
+            )
+        else:
+            source = params["SourceDBInstanceIdentifier"]
+            d = self._find(source, source)
+            if d is None:
+                raise AwsError(f"{operation}: DBInstanceNotFound: {source}")
+            created = self._created.get(source)
+            when = params.get("RestoreTime")
+            # RDS: the earliest restorable time is the instance's first backup (creation here);
+            # a time before it, or after the latest restorable time (now), is refused.
+            if when is not None and created is not None and not (created <= when <= self.clock.now):
+                raise AwsError(
+                    f"{operation}: InvalidRestoreFault: restore time {when:%Y-%m-%dT%H:%M:%SZ} is "
+                    f"outside {created:%Y-%m-%dT%H:%M:%SZ}..{self.clock.stamp()}"
+                )
+            if "RestoreTime" in params:
+                # moto checks the time against the real clock; the world's clock is simulated.
+                params = {k: v for k, v in params.items() if k != "RestoreTime"}
+                params["UseLatestRestorableTime"] = True
+            self._call(
+                f"{operation} {params['TargetDBInstanceIdentifier']}",
+                self.rds.restore_db_instance_to_point_in_time,
+                **params,
+            )
+        # Terraform applies what the restore call cannot take (password, retention, ...) right
+        # after the restore, with a ModifyDBInstance.
+        self._call(
+            f"ModifyDBInstance {modify['DBInstanceIdentifier']} (after restore)",
+            self.rds.modify_db_instance,
+            **{**modify, "MasterUserPassword": password, "ApplyImmediately": True},
+        )
 
     def _password(self, obj: dict) -> str:
         ref = obj["spec"]["forProvider"].get("passwordSecretRef")
@@ -308,10 +364,10 @@ class Provider:
                 "apiVersion": "v1",
                 "kind": "Secret",
                 "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
-                "data": {ref["key"]: password},
+                "data": encode({ref["key"]: password}),
             }
             self.store.update(secret, MANAGER, "master password")
-        return secret["data"][ref["key"]]
+        return decode(secret["data"])[ref["key"]]
 
     def _connection(self, obj: dict, d: dict) -> None:
         ref = obj["spec"].get("writeConnectionSecretToRef")
@@ -330,7 +386,7 @@ class Provider:
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
-            "data": data,
+            "data": encode(data),
         }
         self.store.update(secret, MANAGER, "connection details")
 
@@ -469,16 +525,105 @@ class Provider:
             )
         self.store.delete(key_of(obj), MANAGER)
 
+    # --- rds Snapshot ----------------------------------------------------------------------
+    def _snapshot(self, obj: dict) -> None:
+        ident = obj["metadata"]["annotations"][EXTERNAL_NAME]
+        if obj["metadata"].get("deletionTimestamp"):
+            if obj["spec"].get("deletionPolicy", "Delete") == "Delete" and self._find_snapshot(
+                ident
+            ):
+                self._call(
+                    f"DeleteDBSnapshot {ident}",
+                    self.rds.delete_db_snapshot,
+                    DBSnapshotIdentifier=ident,
+                )
+            self.store.delete(key_of(obj), MANAGER)
+            return
+        snap = self._find_snapshot(ident)
+        if snap is None:
+            source = obj["spec"]["forProvider"]["dbInstanceIdentifier"]
+            d = self._find(source, source)
+            if d is None or self._state(source).status != "available":
+                # RDS: a snapshot needs an available instance (InvalidDBInstanceState).
+                raise AwsError(
+                    f"CreateDBSnapshot: InvalidDBInstanceState: {source} is not available"
+                )
+            self._call(
+                f"CreateDBSnapshot {ident}", self.rds.create_db_snapshot, **calls.snapshot_call(obj)
+            )
+            self._busy(f"snapshot:{ident}", "creating", MODIFY_MINUTES)
+            self._conditions(obj, synced=True, ready=False)
+            return
+        status = self._state(f"snapshot:{ident}").status
+        obj = self.store.get(key_of(obj)) or obj
+        obj["status"] = {
+            **(obj.get("status") or {}),
+            "atProvider": {
+                "id": ident,
+                "dbSnapshotArn": snap["DBSnapshotArn"],
+                "status": status,
+                "allocatedStorage": snap["AllocatedStorage"],
+                "engine": snap["Engine"],
+                "engineVersion": snap["EngineVersion"],
+            },
+        }
+        self.store.update(obj, MANAGER, "observed")
+        self._conditions(obj, synced=True, ready=status == "available")
+
+    def _find_snapshot(self, ident: str) -> dict | None:
+        try:
+            return self.rds.describe_db_snapshots(DBSnapshotIdentifier=ident)["DBSnapshots"][0]
+        except ClientError:
+            return None
+
     # --- provider-sql ----------------------------------------------------------------------
     def sql(self) -> None:
-        """provider-sql is not played against servers here (scenarios 1-2 would): its resources
-        are Synced and Ready once they exist, as they are against a reachable server."""
+        """provider-sql is not played against servers here (no SQL is run): its resources are
+        Synced and Ready once they exist, as they are against a reachable server."""
         for obj in self.store.list():
-            if ".sql.crossplane.io/" in obj["apiVersion"] and obj["kind"] != "ProviderConfig":
-                if obj["metadata"].get("deletionTimestamp"):
-                    self.store.delete(key_of(obj), "provider-sql")
-                else:
-                    self._conditions(obj, synced=True, ready=True)
+            if ".sql.crossplane.io/" not in obj["apiVersion"] or obj["kind"] == "ProviderConfig":
+                continue
+            if obj["metadata"].get("deletionTimestamp"):
+                self.store.delete(key_of(obj), "provider-sql")
+                continue
+            ref = obj["spec"].get("writeConnectionSecretToRef")
+            try:
+                if ref and obj["kind"] in ("Role", "User"):
+                    self._sql_user_secret(obj, ref)
+                self._conditions(obj, synced=True, ready=True)
+            except AwsError as err:
+                self._conditions(obj, synced=False, message=str(err), ready=False)
+
+    def _sql_user_secret(self, obj: dict, ref: dict) -> None:
+        """provider-sql's Role/User publish username (the external name), a generated password,
+        and the endpoint and port of their ProviderConfig's connection Secret
+        (pkg/controller/postgresql/role, mysql/user: ConnectionDetails)."""
+        pc_name = obj["spec"]["providerConfigRef"]["name"]
+        pcs = [
+            p for p in self.store.list(kind="ProviderConfig") if p["metadata"]["name"] == pc_name
+        ]
+        if not pcs:
+            raise AwsError(f"cannot get ProviderConfig {pc_name}")
+        creds = pcs[0]["spec"]["credentials"]["connectionSecretRef"]
+        secret = self.store.get(("v1", "Secret", creds.get("namespace", ""), creds["name"]))
+        if secret is None:
+            raise AwsError(f"cannot get the connection Secret of ProviderConfig {pc_name}")
+        source = decode(secret["data"])
+        mapping = pcs[0]["spec"]["credentials"].get("secretKeyMapping") or {}
+        user = obj["metadata"]["annotations"]["crossplane.io/external-name"]
+        data = {
+            "username": user,
+            "password": f"sql-{naming.digest(user, length=16)}",
+            "endpoint": source[mapping.get("endpoint", "endpoint")],
+            "port": source["port"],
+        }
+        body = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
+            "data": encode(data),
+        }
+        self.store.update(body, "provider-sql", "user connection details")
 
     # --- AWS Backup -------------------------------------------------------------------------
     def _vault(self, obj: dict) -> None:

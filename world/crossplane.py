@@ -19,6 +19,7 @@ Each rule is the real controller's, read from crossplane/crossplane (v1.20 / v2)
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 from dataclasses import dataclass, field
@@ -110,12 +111,48 @@ class Crossplane:
         self.store.update(claim, "kubectl", "spec applied")
         return claim
 
+    def delete_claim(self, kind: str, namespace: str, name: str) -> None:
+        """kubectl delete of a claim: the claim and its composite go once nothing holds them."""
+        claim = self.store.get(("rds.aws.anynines.com/v1", kind, namespace, name))
+        if claim is None:
+            raise KeyError(name)
+        claim["metadata"]["deletionTimestamp"] = self.store.clock.stamp()
+        self.store.update(claim, "kubectl", "deleting")
+
+    def _finish_deletion(self, claim: dict, xr_key: Key) -> None:
+        """Foreground deletion: composed resources first (a Usage of the composite holds it),
+        then the composite, then the claim."""
+        xr = self.store.get(xr_key)
+        if xr is not None:
+            for usage in self.store.list(kind="Usage"):
+                ref = ((usage.get("spec") or {}).get("of") or {}).get("resourceRef") or {}
+                if ref.get("name") == xr_key[3]:
+                    self.events.append(
+                        Event(
+                            _ref(xr),
+                            "Warning",
+                            "DeletionBlocked",
+                            f"in use by Usage {usage['metadata']['name']}",
+                        )
+                    )
+                    return
+            observed = self._observed(xr)
+            for obj in observed.values():
+                self.delete(key_of(obj), f"{_ref(xr)} is being deleted")
+            if observed:
+                return
+            self.store.delete(xr_key, "garbage-collector")
+        self.store.delete(key_of(claim), MANAGER_CLAIM)
+
     # --- controllers ----------------------------------------------------------------------
     def claims(self) -> list[dict]:
         return [o for o in self.store.objects.values() if o["kind"] in self.xrds]
 
     def reconcile(self) -> None:
         for claim in sorted(self.claims(), key=key_of):
+            if claim["metadata"].get("deletionTimestamp"):
+                self._finish_deletion(claim, self.composite_of(claim))
+                continue
             xr = self._sync_claim(claim)
             self._reconcile_composite(xr)
             self._sync_claim_status(claim, xr)
@@ -162,7 +199,7 @@ class Crossplane:
         if not ref:
             return {}
         secret = self.store.get(("v1", "Secret", ref.get("namespace", ""), ref["name"]))
-        return dict((secret or {}).get("data") or {})
+        return decode((secret or {}).get("data") or {})
 
     def _request(self, xr: dict, observed: dict[str, dict], step: dict) -> fnv1.RunFunctionRequest:
         req = fnv1.RunFunctionRequest(
@@ -350,12 +387,11 @@ class Crossplane:
         self._write_secret(ref["namespace"], ref["name"], details, "connection details")
 
     def _write_secret(self, namespace: str, name: str, data: dict[str, str], what: str) -> None:
-        # Secret values are kept as plain strings here (no base64): the world never logs them.
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
             "metadata": {"name": name, "namespace": namespace},
-            "data": dict(data),
+            "data": encode(data),
         }
         self.store.apply(secret, MANAGER_STATUS, what)
 
@@ -370,7 +406,17 @@ class Crossplane:
             secret = self.store.get(("v1", "Secret", xr_ref["namespace"], xr_ref["name"]))
             if secret:
                 ns = claim["metadata"]["namespace"]
-                self._write_secret(ns, ref["name"], secret["data"], "claim connection details")
+                data = decode(secret["data"])
+                self._write_secret(ns, ref["name"], data, "claim connection details")
+
+
+def encode(data: dict[str, str]) -> dict[str, str]:
+    """Secret data as the API server stores it (base64)."""
+    return {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}
+
+
+def decode(data: dict[str, str]) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in data.items()}
 
 
 def _ref(obj: dict) -> str:

@@ -4,19 +4,104 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from datetime import timedelta
 
+from world.crossplane import decode
 from world.world import StepResult, World
 
 NAMESPACE = "team-orders"
 
 
-def postgres(spec: dict, name: str = "orders") -> dict:
+def claim(kind: str, name: str, spec: dict) -> dict:
     return {
         "apiVersion": "rds.aws.anynines.com/v1",
-        "kind": "PostgresqlInstance",
+        "kind": kind,
         "metadata": {"name": name, "namespace": NAMESPACE},
         "spec": copy.deepcopy(spec),
     }
+
+
+def postgres(spec: dict, name: str = "orders") -> dict:
+    return claim("PostgresqlInstance", name, spec)
+
+
+def workflow(w: World) -> list[StepResult]:
+    """Scenario 1 (without SQL servers): instance, bindings, backup, restores, bind to the
+    restored database, unbind, then deleting the instance while bound (its Usages hold it)."""
+    spec = {"serviceVersion": "17.5", "plan": "cluster-small"}
+    spec["config"] = {"database": {"name": "orders"}}
+    out = [w.step("request cluster-small 17.5", postgres(spec))]
+    bindings = [
+        ("orders-api", "readWrite"),
+        ("orders-worker", "readWrite"),
+        ("orders-report", "readOnly"),
+    ]
+    step = w.step(
+        "bind two readWrite apps and one readOnly",
+        [claim("ServiceBinding", n, {"instanceRef": "orders", "role": r}) for n, r in bindings],
+    )
+    for n, _ in bindings:
+        _expect_secret(w, step, f"{n}-creds", "orders")
+    out.append(step)
+    out.append(
+        w.step(
+            "manual backup", claim("Backup", "pre-migration", {"instanceRef": "orders"}), hours=1
+        )
+    )
+    step = w.step(
+        "restore from the Backup",
+        claim("Restore", "orders-restored", {"backupRef": "pre-migration"}),
+        hours=1,
+    )
+    out.append(step)
+    restore_time = (w.clock.now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.append(
+        w.step(
+            "restore to a point in time",
+            claim(
+                "Restore",
+                "orders-0930",
+                {"pointInTime": {"instanceRef": "orders", "restoreTime": restore_time}},
+            ),
+            hours=1,
+        )
+    )
+    step = w.step(
+        "bind to the restored database",
+        claim("ServiceBinding", "restored-api", {"instanceRef": "orders-restored"}),
+    )
+    _expect_secret(w, step, "restored-api-creds", "orders")
+    out.append(step)
+    out.append(
+        w.step(
+            "unbind orders-worker",
+            delete=(("ServiceBinding", "orders-worker"),),
+            may_delete=_BINDING_PARTS,
+        )
+    )
+    step = w.step("delete the instance while bound", delete=(("PostgresqlInstance", "orders"),))
+    if not any(e.reason == "DeletionBlocked" for e in w.crossplane.events):
+        step.failures.append("the instance was not held by its bindings' Usages")
+    if w.store.get(("rds.aws.anynines.com/v1", "PostgresqlInstance", NAMESPACE, "orders")) is None:
+        step.failures.append("the instance's claim is gone while bindings use it")
+    out.append(step)
+    return out
+
+
+_BINDING_PARTS = ("user", "grant", "usage", "secret")
+
+
+def _expect_secret(w: World, step: StepResult, name: str, dbname: str) -> None:
+    """The binding's Secret exists in the developer's namespace with a usable uri."""
+    secret = w.store.get(("v1", "Secret", NAMESPACE, name))
+    if secret is None:
+        step.failures.append(f"Secret {NAMESPACE}/{name} does not exist")
+        return
+    data = decode(secret["data"])
+    uri = data.get("uri", "")
+    if not uri.startswith("postgresql://") or f"/{dbname}?" not in uri:
+        step.failures.append(f"Secret {name}: uri {uri.split('@')[-1]!r} does not name /{dbname}")
+    step.lines.append(f"   Secret {NAMESPACE}/{name}: keys {', '.join(sorted(data))}")
 
 
 def _with(spec: dict, **changes) -> dict:
@@ -130,6 +215,7 @@ def _snapshot(w: World) -> list[dict]:
 
 
 SCENARIOS: dict[str, Callable[[World], list[StepResult]]] = {
+    "the developer workflow (PostgreSQL, cluster mode, no SQL)": workflow,
     "day-2 changes (PostgreSQL, cluster mode)": day2,
     "mistakes and their repair (PostgreSQL, cluster mode)": repairs,
 }

@@ -17,6 +17,7 @@ from world.crossplane import Crossplane, Refused, is_ready
 from world.store import Clock, Store, key_of
 
 REGION = "eu-central-1"
+NAMESPACE = "team-orders"
 MAX_ROUNDS = 60  # one simulated minute each: creation takes 10, a modify 5
 QUIET_ROUNDS = 10
 
@@ -102,7 +103,8 @@ class World:
     def step(
         self,
         name: str,
-        claim: dict | None = None,
+        claim: dict | list[dict] | None = None,
+        delete: tuple[tuple[str, str], ...] = (),
         hours: float = 0,
         may_refuse: bool = False,
         may_delete: tuple[str, ...] = (),
@@ -128,15 +130,18 @@ class World:
             len(self.provider.errors),
         )
         events0 = len(self.crossplane.events)
-        if claim is not None:
+        for c in [claim] if isinstance(claim, dict) else claim or []:
             try:
-                self.crossplane.apply_claim(claim)
-                result.lines.append(f"   kubectl apply {_ref(claim)}: {claim.get('spec')}")
+                self.crossplane.apply_claim(c)
+                result.lines.append(f"   kubectl apply {_ref(c)}: {c.get('spec')}")
             except Refused as err:
                 result.refused_by_api = True
                 result.lines.append(f"   kubectl apply refused by the API server: {err}")
                 if not may_refuse:
                     result.failures.append(f"the API server refused the claim: {err}")
+        for kind, claim_name in delete:
+            self.crossplane.delete_claim(kind, NAMESPACE, claim_name)
+            result.lines.append(f"   kubectl delete {kind}/{claim_name}")
         rounds = 0
         quiet_from = None
         for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (reported below)
@@ -183,7 +188,13 @@ class World:
             result.lines.append(f"   event {ev}")
         for _, key, what in writes:
             name = names.get(key, "")
-            if what == "deleted" and key[1] != "Secret" and not name.startswith(may_delete):
+            owner = any(key[3].startswith(f"{n}-") or key[3] == n for _, n in delete)
+            if (
+                what == "deleted"
+                and key[1] != "Secret"
+                and not name.startswith(may_delete)
+                and not owner
+            ):
                 result.failures.append(f"{key[1]} {name or key[3]} deleted")
         for c in _dedup(calls):
             # An instance deleted in AWS is data lost: only where the step deletes it.
@@ -196,11 +207,11 @@ class World:
         out = []
         for claim in self.crossplane.claims():
             status = claim.get("status") or {}
-            out.append(
-                f"   {claim['kind']}/{claim['metadata']['name']}: version {status.get('version')} "
-                f"plan {status.get('plan')} storage {status.get('allocatedStorage')} replicas "
-                f"{status.get('replicas')} backup {(status.get('backup') or {}).get('schedule')}"
+            facts = " ".join(
+                f"{k}={_number(v)}" for k, v in status.items() if k in _SHOWN and v is not None
             )
+            gone = " (deleting)" if claim["metadata"].get("deletionTimestamp") else ""
+            out.append(f"   {_ref(claim)}{gone}: {facts}")
             for c in status.get("conditions") or []:
                 msg = f" {c['message']}" if c.get("message") else ""
                 out.append(f"     {c['type']}={c['status']} {c['reason']}{msg}")
@@ -224,6 +235,14 @@ class World:
         return self.provider.rds.describe_db_instances(DBInstanceIdentifier=identifier)[
             "DBInstances"
         ][0]
+
+
+_SHOWN = ("phase", "version", "plan", "allocatedStorage", "replicas", "username", "secretName",
+          "snapshotIdentifier", "identifier")  # fmt: skip
+
+
+def _number(v: object) -> object:
+    return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
 def may_delete_rds(call: str, may_delete: tuple[str, ...]) -> bool:
