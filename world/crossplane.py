@@ -44,6 +44,10 @@ RESOURCE_NAME = render.RESOURCE_NAME
 COMPOSITE_LABEL = "crossplane.io/composite"
 # claim/syncer_ssa.go: these stay on the claim, never reach the composite.
 CLAIM_ONLY = ("writeConnectionSecretToRef", "compositeDeletePolicy", "resourceRef")
+CROSSPLANE_CLAIM_FIELDS = (
+    *CLAIM_ONLY, "compositionRef", "compositionSelector", "compositionRevisionRef",
+    "compositionUpdatePolicy", "compositionRevisionSelector", "publishConnectionDetailsTo",
+)  # fmt: skip
 MAX_REQUIREMENT_ROUNDS = 5
 _STATUS = {fnv1.STATUS_CONDITION_TRUE: "True", fnv1.STATUS_CONDITION_FALSE: "False"}
 _SYSTEM = {"Ready", "Synced", "Healthy"}
@@ -94,11 +98,12 @@ class Crossplane:
         """kubectl apply of a claim: admitted (with defaults) or Refused with the API's message."""
         schema = self._schema(claim)
         claim = render.with_defaults(schema, copy.deepcopy(claim))
+        # Crossplane adds its own fields to the claim CRD (writeConnectionSecretToRef, ...):
+        # the XRD's schema is checked on the rest.
+        own = {k: v for k, v in claim["spec"].items() if k not in CROSSPLANE_CLAIM_FIELDS}
         errors = [
             f"{'.'.join(str(p) for p in e.absolute_path)}: {e.message}"
-            for e in jsonschema.Draft7Validator(crds._strict(schema)).iter_errors(
-                {k: v for k, v in claim.items() if k in ("spec",)}
-            )
+            for e in jsonschema.Draft7Validator(crds._strict(schema)).iter_errors({"spec": own})
         ]
         stored = self.store.get(key_of(claim))
         old = stored if stored is not None else None

@@ -36,12 +36,13 @@ def workflow(w: World) -> list[StepResult]:
         ("orders-worker", "readWrite"),
         ("orders-report", "readOnly"),
     ]
-    step = w.step(
-        "bind two readWrite apps and one readOnly",
-        [claim("ServiceBinding", n, {"instanceRef": "orders", "role": r}) for n, r in bindings],
-    )
+    claims = [claim("ServiceBinding", n, {"instanceRef": "orders", "role": r}) for n, r in bindings]
+    # The claim's own Secret (claim/connection.go) gets the binding's keys too, in cluster mode.
+    claims[0]["spec"]["writeConnectionSecretToRef"] = {"name": "orders-api-conn"}
+    step = w.step("bind two readWrite apps and one readOnly", claims)
     for n, _ in bindings:
         _expect_secret(w, step, f"{n}-creds", "orders")
+    _expect_secret(w, step, "orders-api-conn", "orders")
     out.append(step)
     out.append(
         w.step(
