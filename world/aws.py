@@ -331,10 +331,15 @@ class Provider:
             when = params.get("RestoreTime")
             # RDS: the earliest restorable time is the instance's first backup (creation here);
             # a time before it, or after the latest restorable time (now), is refused.
-            if when is not None and created is not None and not (created <= when <= self.clock.now):
+            if when is not None and created is not None and when < created:
                 raise AwsError(
                     f"{operation}: InvalidRestoreFault: restore time {when:%Y-%m-%dT%H:%M:%SZ} is "
-                    f"outside {created:%Y-%m-%dT%H:%M:%SZ}..{self.clock.stamp()}"
+                    f"before the earliest restorable time {created:%Y-%m-%dT%H:%M:%SZ}"
+                )
+            if when is not None and when > self.clock.now:
+                raise AwsError(
+                    f"{operation}: InvalidRestoreFault: restore time {when:%Y-%m-%dT%H:%M:%SZ} is "
+                    "after the latest restorable time"
                 )
             if "RestoreTime" in params:
                 # moto checks the time against the real clock; the world's clock is simulated.

@@ -187,6 +187,36 @@ def repairs(w: World) -> list[StepResult]:
     return out
 
 
+def early_restore(w: World) -> list[StepResult]:
+    """Scenario 5: a restore AWS refuses (before the earliest restorable time, which is later
+    than latestRestorableTime - retention on a young instance), reported on the Restore, then
+    fixed by the developer, converging."""
+    spec = {"serviceVersion": "17.5", "plan": "single-small"}
+    spec["config"] = {"database": {"name": "orders"}}
+    created = w.clock.now
+    out = [w.step("request single-small 17.5", postgres(spec))]
+    too_early = (created - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pit = {"pointInTime": {"instanceRef": "orders", "restoreTime": too_early}}
+    step = w.step(
+        f"restore to {too_early}, before the instance existed",
+        claim("Restore", "orders-early", pit),
+        hours=2,
+        expected_error="InvalidRestoreFault",
+    )
+    restore = w.claim("Restore", "orders-early", NAMESPACE)
+    said = [
+        c for c in (restore.get("status") or {}).get("conditions") or []
+        if c["status"] == "False" and "restor" in c.get("message", "").lower()
+    ]  # fmt: skip
+    if not said:
+        step.failures.append("the Restore's conditions do not say that AWS refused the restore")
+    out.append(step)
+    fixed = (created + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pit = {"pointInTime": {"instanceRef": "orders", "restoreTime": fixed}}
+    out.append(w.step(f"fix the time to {fixed}", claim("Restore", "orders-early", pit)))
+    return out
+
+
 def _expect_spec_valid(w: World, step: StepResult, valid: bool) -> None:
     """A mistake the API server admitted is refused by the function (SpecValid=False, saying
     why); after the revert SpecValid is True again (no stale condition)."""
@@ -219,4 +249,5 @@ SCENARIOS: dict[str, Callable[[World], list[StepResult]]] = {
     "the developer workflow (PostgreSQL, cluster mode, no SQL)": workflow,
     "day-2 changes (PostgreSQL, cluster mode)": day2,
     "mistakes and their repair (PostgreSQL, cluster mode)": repairs,
+    "a restore AWS refuses, then fixed (PostgreSQL, cluster mode)": early_restore,
 }

@@ -82,21 +82,31 @@ class World:
     def managed(self) -> list[dict]:
         return [o for o in self.store.list() if ".upbound.io/" in o["apiVersion"]]
 
-    def settled(self) -> bool:
-        return not self.unsettled()
+    def settled(self, expected_error: str | None = None) -> bool:
+        return not self.unsettled(expected_error)
 
-    def unsettled(self) -> list[str]:
-        """What keeps the world from a fixed point: managed resources not Synced and Ready,
-        claims not Ready."""
+    def unsettled(self, expected_error: str | None = None) -> list[str]:
+        """What keeps the world from a fixed point: managed resources not Synced and Ready
+        (except those failing with the step's expected error), claims not Ready."""
         out = []
+        failing = set()
         for mr in self.managed():
-            conds = {c["type"]: c["status"] for c in mr.get("status", {}).get("conditions", [])}
+            conds = {c["type"]: c for c in mr.get("status", {}).get("conditions", [])}
+            msg = conds.get("Synced", {}).get("message", "")
+            if expected_error and expected_error in msg:
+                failing.add(mr["metadata"]["labels"].get("crossplane.io/claim-name"))
+                continue
+            conds = {t: c["status"] for t, c in conds.items()}
             if conds.get("Synced") != "True" or conds.get("Ready") != "True":
                 out.append(
                     f"{mr['kind']}/{mr['metadata']['name']} Synced={conds.get('Synced')} "
                     f"Ready={conds.get('Ready')}"
                 )
-        out += [f"{_ref(c)} not Ready" for c in self.crossplane.claims() if not is_ready(c)]
+        out += [
+            f"{_ref(c)} not Ready"
+            for c in self.crossplane.claims()
+            if not is_ready(c) and c["metadata"]["name"] not in failing
+        ]
         return out
 
     # --- a scenario step ---------------------------------------------------------------------
@@ -107,13 +117,15 @@ class World:
         delete: tuple[tuple[str, str], ...] = (),
         hours: float = 0,
         may_refuse: bool = False,
+        expected_error: str | None = None,
         may_delete: tuple[str, ...] = (),
     ) -> StepResult:
         """Apply `claim` (after `hours` of simulated time), then run until a fixed point and
         check it: everything Synced and Ready, no provider error on the way, then QUIET_ROUNDS
         rounds with no AWS call and no write; nothing deleted or replaced unless the step says so.
         `may_refuse`: the API server may refuse the claim (a mistake its schema or CEL rules
-        catch); otherwise a refusal fails the step."""
+        catch); otherwise a refusal fails the step. `expected_error`: a provider error this step
+        provokes on purpose (it must happen; others still fail the step)."""
         result = StepResult(name)
         self.timeline.append(result)
         self.clock.advance(hours * 60)
@@ -147,13 +159,15 @@ class World:
         for rounds in range(1, MAX_ROUNDS + 1):  # noqa: B007 (reported below)
             before = (len(self.store.writes), len(self.provider.calls))
             self.round()
-            if (len(self.store.writes), len(self.provider.calls)) == before and self.settled():
+            if (len(self.store.writes), len(self.provider.calls)) == before and self.settled(
+                expected_error
+            ):
                 quiet_from = before
                 break
         if quiet_from is None:
             last = sorted({f"{m} {k[1]}/{k[3]} {w}" for m, k, w in self.store.writes[before[0] :]})
             last += [f"AWS {c}" for c in self.provider.calls[before[1] :]]
-            last += self.unsettled()
+            last += self.unsettled(expected_error)
             result.failures.append(
                 f"no fixed point within {MAX_ROUNDS} reconciles; the last one: " + "; ".join(last)
             )
@@ -181,7 +195,10 @@ class World:
             result.lines.append(f"   AWS {c}")
         for e in _dedup(errors):
             result.lines.append(f"   provider error: {e}")
-            result.failures.append(f"provider error: {e}")
+            if not expected_error or expected_error not in e:
+                result.failures.append(f"provider error: {e}")
+        if expected_error and not any(expected_error in e for e in errors):
+            result.failures.append(f"the expected provider error did not happen: {expected_error}")
         for ev in _dedup(
             [f"{e.severity} {e.reason}: {e.message}" for e in self.crossplane.events[events0:]]
         ):
