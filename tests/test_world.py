@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from world.aws import AwsError, Provider
 from world.crossplane import Refused
 from world.scenarios import SCENARIOS, postgres
 from world.store import Store
@@ -73,3 +74,97 @@ def test_a_late_initialized_iops_is_refused_by_aws_when_gp3_storage_reaches_400_
             match=r"Invalid iops value for engine name postgres and storage type gp3: 3000",
         ):
             w.provider._check_modify(d, {"AllocatedStorage": 450, "Iops": 3000})
+
+
+_DB = {
+    "DBInstanceIdentifier": "db1",
+    "Engine": "postgres",
+    "EngineVersion": "16.8",
+    "AllocatedStorage": 100,
+    "StorageType": "gp3",
+    "BackupRetentionPeriod": 7,
+    "ReadReplicaDBInstanceIdentifiers": [],
+}
+
+
+@pytest.mark.parametrize(
+    ("db", "params", "backup_owned", "message"),
+    [
+        ({}, {"AllocatedStorage": 450}, False, None),
+        (
+            {},
+            {"AllocatedStorage": 450, "Iops": 3000},
+            False,
+            "ModifyDBInstance: InvalidParameterCombination: Invalid iops value for engine name postgres and storage type gp3: 3000",
+        ),
+        ({}, {"AllocatedStorage": 450, "Iops": 12000}, False, None),
+        (
+            {},
+            {"EngineVersion": "17.5"},
+            False,
+            "ModifyDBInstance: InvalidParameterCombination: The AllowMajorVersionUpgrade flag must be present when upgrading to a new major version",
+        ),
+        (
+            {},
+            {
+                "EngineVersion": "17.5",
+                "AllowMajorVersionUpgrade": True,
+                "DBParameterGroupName": "default.postgres16",
+            },
+            False,
+            "ModifyDBInstance: InvalidParameterCombination: The parameter group default.postgres16 with DBParameterGroupFamily postgres16 can't be used for this instance. Use a parameter group with DBParameterGroupFamily postgres17.",
+        ),
+        ({}, {"EngineVersion": "17.5", "AllowMajorVersionUpgrade": True}, False, None),
+        (
+            {},
+            {"BackupRetentionPeriod": 0},
+            True,
+            "ModifyDBInstance: InvalidParameterCombination: The DB instance is associated with an AWS Backup resource; specify the backup retention period only with the current value (7)",
+        ),
+        ({}, {"BackupRetentionPeriod": 7}, True, None),
+        (
+            {"ReadReplicaDBInstanceIdentifiers": ["db1-r1"]},
+            {"BackupRetentionPeriod": 0},
+            False,
+            "ModifyDBInstance: InvalidParameterCombination: Cannot set the backup retention period to 0 on a DB instance that has read replicas",
+        ),
+    ],
+)
+def test_aws_rules_moto_lacks(db, params, backup_owned, message):
+    """The world refuses what AWS refuses, whatever the function composes."""
+    with aws():
+        provider = Provider(Store(), Store().clock)
+        provider._state("db1").backup_owned = backup_owned
+        if message is None:
+            provider._check_modify({**_DB, **db}, params)
+        else:
+            with pytest.raises(AwsError) as err:
+                provider._check_modify({**_DB, **db}, params)
+            assert str(err.value) == message
+
+
+@pytest.mark.parametrize(
+    ("tags", "message"),
+    [
+        ([{"Key": "team", "Value": "orders"}], None),
+        (
+            [{"Key": "aws:owner", "Value": "me"}],
+            "InvalidParameterValue: tag key 'aws:owner' uses the reserved prefix aws:",
+        ),
+        (
+            [{"Key": "k" * 129, "Value": ""}],
+            f"InvalidParameterValue: tag {'k' * 129!r} exceeds the length limits",
+        ),
+        (
+            [{"Key": f"k{i}", "Value": ""} for i in range(51)],
+            "TagLimitExceeded: a resource can have at most 50 tags",
+        ),
+    ],
+)
+def test_aws_tag_limits(tags, message):
+    if message is None:
+        Provider._check_tags(tags)
+    else:
+        with pytest.raises(AwsError) as err:
+            Provider._check_tags(tags)
+        assert str(err.value) == message
