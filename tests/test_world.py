@@ -17,8 +17,9 @@ from world.world import World, aws
 def test_scenario(server_address, name, capsys):
     """Every step converges: a fixed point, everything Synced and Ready, no provider error,
     then ten quiet reconciles; nothing deleted or replaced unless the step says so."""
+    play, namespaced = SCENARIOS[name]
     with aws():
-        steps = SCENARIOS[name](World(server_address))
+        steps = play(World(server_address, namespaced))
     for step in steps:
         print(step.render())
     failed = [f"{s.name}: {f}" for s in steps for f in s.failures]

@@ -82,6 +82,23 @@ MODIFY_PARAM = {
 STORAGE_GROUP = ("allocatedStorage", "storageType", "iops", "storageThroughput")
 
 
+_AWS_GROUPS = tuple(f"{g}.aws.{m}upbound.io/" for g in ("rds", "backup") for m in ("", "m."))
+
+
+def _secret_key(obj: dict, ref: dict) -> Key:
+    """A namespaced managed resource's Secret refs name Secrets in its own namespace."""
+    ns = ref.get("namespace") or obj["metadata"].get("namespace", "")
+    return ("v1", "Secret", ns, ref["name"])
+
+
+def _orphans(obj: dict) -> bool:
+    """deletionPolicy Orphan (v1), or v2 managementPolicies without Delete."""
+    policies = obj["spec"].get("managementPolicies") or ["*"]
+    return obj["spec"].get("deletionPolicy") == "Orphan" or not (
+        "*" in policies or "Delete" in policies
+    )
+
+
 class AwsError(Exception):
     """An AWS API error the world raises where moto would accept what AWS refuses."""
 
@@ -116,7 +133,7 @@ class Provider:
     def reconcile(self) -> None:
         order = {"Vault": 0, "Plan": 1, "Selection": 2}  # references resolve in this order
         for obj in sorted(self.store.list(), key=lambda o: order.get(o["kind"], 3)):
-            if not obj["apiVersion"].startswith(("rds.aws.upbound.io/", "backup.aws.upbound.io/")):
+            if not obj["apiVersion"].startswith(_AWS_GROUPS):
                 continue
             handler = getattr(self, f"_{obj['kind'].lower()}", None)
             if handler is None:
@@ -360,7 +377,7 @@ class Provider:
 
     def _password(self, obj: dict) -> str:
         ref = obj["spec"]["forProvider"].get("passwordSecretRef")
-        key: Key = ("v1", "Secret", ref.get("namespace", ""), ref["name"])
+        key = _secret_key(obj, ref)
         secret = self.store.get(key)
         if secret is None:
             # autoGeneratePassword: the provider writes the password (deterministic here).
@@ -368,7 +385,7 @@ class Provider:
             secret = {
                 "apiVersion": "v1",
                 "kind": "Secret",
-                "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
+                "metadata": {"name": key[3], "namespace": key[2]},
                 "data": encode({ref["key"]: password}),
             }
             self.store.update(secret, MANAGER, "master password")
@@ -390,7 +407,7 @@ class Provider:
         secret = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
+            "metadata": {"name": ref["name"], "namespace": _secret_key(obj, ref)[2]},
             "data": encode(data),
         }
         self.store.update(secret, MANAGER, "connection details")
@@ -512,7 +529,7 @@ class Provider:
 
     def _delete_instance(self, obj: dict, d: dict | None) -> None:
         fp = obj["spec"]["forProvider"]
-        if d is not None and obj["spec"].get("deletionPolicy", "Delete") == "Delete":
+        if d is not None and not _orphans(obj):
             # moto copies the source's DeletionProtection onto a read replica; AWS gives the
             # replica its own (CreateDBInstanceReadReplica DeletionProtection, default false).
             protected = d["DeletionProtection"]
@@ -534,9 +551,7 @@ class Provider:
     def _snapshot(self, obj: dict) -> None:
         ident = obj["metadata"]["annotations"][EXTERNAL_NAME]
         if obj["metadata"].get("deletionTimestamp"):
-            if obj["spec"].get("deletionPolicy", "Delete") == "Delete" and self._find_snapshot(
-                ident
-            ):
+            if not _orphans(obj) and self._find_snapshot(ident):
                 self._call(
                     f"DeleteDBSnapshot {ident}",
                     self.rds.delete_db_snapshot,
@@ -586,7 +601,10 @@ class Provider:
         """provider-sql is not played against servers here (no SQL is run): its resources are
         Synced and Ready once they exist, as they are against a reachable server."""
         for obj in self.store.list():
-            if ".sql.crossplane.io/" not in obj["apiVersion"] or obj["kind"] == "ProviderConfig":
+            group = obj["apiVersion"].split("/")[0]
+            if not group.endswith(("sql.crossplane.io", "sql.m.crossplane.io")):
+                continue
+            if obj["kind"] == "ProviderConfig":
                 continue
             if obj["metadata"].get("deletionTimestamp"):
                 self.store.delete(key_of(obj), "provider-sql")
@@ -604,13 +622,15 @@ class Provider:
         and the endpoint and port of their ProviderConfig's connection Secret
         (pkg/controller/postgresql/role, mysql/user: ConnectionDetails)."""
         pc_name = obj["spec"]["providerConfigRef"]["name"]
+        ns = obj["metadata"].get("namespace", "")
         pcs = [
-            p for p in self.store.list(kind="ProviderConfig") if p["metadata"]["name"] == pc_name
-        ]
+            p for p in self.store.list(kind="ProviderConfig")
+            if p["metadata"]["name"] == pc_name and p["metadata"].get("namespace", "") == ns
+        ]  # fmt: skip
         if not pcs:
             raise AwsError(f"cannot get ProviderConfig {pc_name}")
         creds = pcs[0]["spec"]["credentials"]["connectionSecretRef"]
-        secret = self.store.get(("v1", "Secret", creds.get("namespace", ""), creds["name"]))
+        secret = self.store.get(("v1", "Secret", creds.get("namespace") or ns, creds["name"]))
         if secret is None:
             raise AwsError(f"cannot get the connection Secret of ProviderConfig {pc_name}")
         source = decode(secret["data"])
@@ -625,7 +645,7 @@ class Provider:
         body = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": ref["name"], "namespace": ref.get("namespace", "")},
+            "metadata": {"name": ref["name"], "namespace": ref.get("namespace") or ns},
             "data": encode(data),
         }
         self.store.update(body, "provider-sql", "user connection details")

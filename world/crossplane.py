@@ -45,7 +45,7 @@ COMPOSITE_LABEL = "crossplane.io/composite"
 # claim/syncer_ssa.go: these stay on the claim, never reach the composite.
 CLAIM_ONLY = ("writeConnectionSecretToRef", "compositeDeletePolicy", "resourceRef")
 CROSSPLANE_CLAIM_FIELDS = (
-    *CLAIM_ONLY, "compositionRef", "compositionSelector", "compositionRevisionRef",
+    *CLAIM_ONLY, "crossplane", "compositionRef", "compositionSelector", "compositionRevisionRef",
     "compositionUpdatePolicy", "compositionRevisionSelector", "publishConnectionDetailsTo",
 )  # fmt: skip
 MAX_REQUIREMENT_ROUNDS = 5
@@ -73,18 +73,22 @@ class Crossplane:
     xrds: dict[str, dict] = field(default_factory=dict)  # claim kind -> XRD
     events: list[Event] = field(default_factory=list)
     calls: int = 0
+    # v2 namespaced mode: developers apply the namespaced composites themselves (no claims).
+    namespaced: bool = False
 
     @classmethod
-    def load(cls, store: Store, address: str) -> Crossplane:
-        cp = cls(store, address)
-        for path in sorted((ROOT / "compositions").glob("*.yaml")):
+    def load(cls, store: Store, address: str, namespaced: bool = False) -> Crossplane:
+        cp = cls(store, address, namespaced=namespaced)
+        sub = "namespaced/" if namespaced else ""
+        for path in sorted((ROOT / "compositions").glob(f"{sub}*.yaml")):
             for doc in yaml.safe_load_all(path.read_text()):
                 if doc and doc.get("kind") == "Composition":
                     cp.compositions[doc["spec"]["compositeTypeRef"]["kind"]] = doc
-        for path in sorted((ROOT / "xrds").glob("*.yaml")):
+        for path in sorted((ROOT / "xrds").glob(f"{sub}*.yaml")):
             for doc in yaml.safe_load_all(path.read_text()):
                 if doc and doc.get("kind") == "CompositeResourceDefinition":
-                    cp.xrds[doc["spec"]["claimNames"]["kind"]] = doc
+                    names = doc["spec"].get("claimNames") or doc["spec"]["names"]
+                    cp.xrds[names["kind"]] = doc
         return cp
 
     # --- the API server -------------------------------------------------------------------
@@ -155,12 +159,21 @@ class Crossplane:
 
     def reconcile(self) -> None:
         for claim in sorted(self.claims(), key=key_of):
+            if self.namespaced:
+                self._reconcile_namespaced(claim)
+                continue
             if claim["metadata"].get("deletionTimestamp"):
                 self._finish_deletion(claim, self.composite_of(claim))
                 continue
             xr = self._sync_claim(claim)
             self._reconcile_composite(xr)
             self._sync_claim_status(claim, xr)
+
+    def _reconcile_namespaced(self, xr: dict) -> None:
+        if xr["metadata"].get("deletionTimestamp"):
+            self._finish_deletion(xr, key_of(xr))
+        else:
+            self._reconcile_composite(xr)
 
     def composite_of(self, claim: dict) -> Key:
         ref_kind = f"X{claim['kind']}"
@@ -193,9 +206,10 @@ class Crossplane:
         out = {}
         for obj in self.store.objects.values():
             meta = obj.get("metadata") or {}
-            if (meta.get("labels") or {}).get(COMPOSITE_LABEL) == name and RESOURCE_NAME in (
-                meta.get("annotations") or {}
-            ):
+            mine = (meta.get("labels") or {}).get(COMPOSITE_LABEL) == name and (
+                not self.namespaced or meta.get("namespace") == xr["metadata"]["namespace"]
+            )
+            if mine and RESOURCE_NAME in (meta.get("annotations") or {}):
                 out[meta["annotations"][RESOURCE_NAME]] = copy.deepcopy(obj)
         return out
 
@@ -203,7 +217,9 @@ class Crossplane:
         ref = (obj.get("spec") or {}).get("writeConnectionSecretToRef")
         if not ref:
             return {}
-        secret = self.store.get(("v1", "Secret", ref.get("namespace", ""), ref["name"]))
+        # A namespaced managed resource writes its Secret in its own namespace.
+        ns = ref.get("namespace") or obj["metadata"].get("namespace", "")
+        secret = self.store.get(("v1", "Secret", ns, ref["name"]))
         return decode((secret or {}).get("data") or {})
 
     def _request(self, xr: dict, observed: dict[str, dict], step: dict) -> fnv1.RunFunctionRequest:
@@ -305,6 +321,8 @@ class Crossplane:
             elif not m.get("name"):
                 # internal/names ChildName: deterministic from the XR's uid and the resource name.
                 m["name"] = f"{meta['name']}-{naming.digest(meta['uid'], name, length=12)}"
+            if self.namespaced:
+                m["namespace"] = meta["namespace"]  # a namespaced XR composes in its namespace
             m["annotations"] = {**(m.get("annotations") or {}), RESOURCE_NAME: name}
             m["labels"] = {
                 **(m.get("labels") or {}),
@@ -349,7 +367,7 @@ class Crossplane:
                     )
                 )
                 return
-        if ".upbound.io/" in key[0]:
+        if ".upbound.io/" in key[0] or ".sql." in key[0]:
             obj["metadata"]["deletionTimestamp"] = self.store.clock.stamp()
             self.store.update(obj, "garbage-collector", f"deleting ({why})")
         else:
@@ -376,7 +394,7 @@ class Crossplane:
         body = {
             "apiVersion": xr["apiVersion"],
             "kind": xr["kind"],
-            "metadata": {"name": xr["metadata"]["name"]},
+            "metadata": {k: v for k, v in xr["metadata"].items() if k in ("name", "namespace")},
             "status": {**(status or {}), "conditions": list(merged.values())},
         }
         if status is None:

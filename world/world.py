@@ -18,7 +18,7 @@ from world.store import Clock, Store, key_of
 
 REGION = "eu-central-1"
 NAMESPACE = "team-orders"
-MAX_ROUNDS = 60  # one simulated minute each: creation takes 10, a modify 5
+MAX_ROUNDS = 40  # one simulated minute each: creation takes 10 (a replica 10 more), a modify 5
 QUIET_ROUNDS = 10
 
 
@@ -65,10 +65,10 @@ def aws() -> Iterator[None]:
 
 
 class World:
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, namespaced: bool = False) -> None:
         self.clock = Clock()
         self.store = Store(self.clock)
-        self.crossplane = Crossplane.load(self.store, address)
+        self.crossplane = Crossplane.load(self.store, address, namespaced)
         self.provider = Provider(self.store, self.clock, REGION)
         self.timeline: list[StepResult] = []
 
@@ -94,7 +94,10 @@ class World:
             conds = {c["type"]: c for c in mr.get("status", {}).get("conditions", [])}
             msg = conds.get("Synced", {}).get("message", "")
             if expected_error and expected_error in msg:
-                failing.add(mr["metadata"]["labels"].get("crossplane.io/claim-name"))
+                labels = mr["metadata"]["labels"]
+                failing.add(
+                    labels.get("crossplane.io/claim-name") or labels["crossplane.io/composite"]
+                )
                 continue
             conds = {t: c["status"] for t, c in conds.items()}
             if conds.get("Synced") != "True" or conds.get("Ready") != "True":
