@@ -102,8 +102,14 @@ class Store:
         self.objects[key] = new
         if old is not None and _content(old, status=False) == _content(new, status=False):
             self.status_writes.append((manager, key, what))
-        else:
-            self.writes.append((manager, key, what))
+            return True
+        if old is not None:
+            # Say what changed: a timeline names the fields two managers fight over.
+            a, b = flatten(_content(old, False)), flatten(_content(new, False))
+            changed = sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p))
+            shown = ", ".join(f"{'.'.join(p)}={b.get(p)!r}" for p in changed[:2])
+            what = f"{what} [{shown}]"
+        self.writes.append((manager, key, what))
         return True
 
     def update(self, obj: dict, manager: str, what: str = "update") -> bool:
