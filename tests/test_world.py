@@ -169,3 +169,20 @@ def test_aws_tag_limits(tags, message):
         with pytest.raises(AwsError) as err:
             Provider._check_tags(tags)
         assert str(err.value) == message
+
+
+def test_the_world_is_deterministic(server_address):
+    """Two runs of the same steps print the same timeline (simulated clock, seeded moto ids)."""
+
+    def run() -> list[str]:
+        with aws():
+            w = World(server_address)
+            steps = [
+                w.step("create", postgres({"serviceVersion": "17.5", "plan": "single-small"})),
+                w.step(
+                    "grow", postgres({"serviceVersion": "17.5", "plan": "single-medium"}), hours=7
+                ),
+            ]
+        return [s.render() for s in steps]
+
+    assert run() == run()
