@@ -271,9 +271,10 @@ class Provider:
             self._modify(d, fp, diff)
         if tags_diff and not busy:
             self._tag(d, *tags_diff)
-        # Terraform waits for "available" after a create or modify (async in upjet): until then
-        # the resource is not Ready and no further update is attempted.
-        ready = not busy and not diff
+        # Terraform waits for "available" after a create or modify (async in upjet): no further
+        # update is attempted meanwhile. Ready (Available) comes once the create has finished;
+        # an update in progress does not take it away.
+        ready = self._state(d["DBInstanceIdentifier"]).status != "creating"
         self._conditions(obj, synced=True, ready=ready)
 
     def _create_instance(self, obj: dict) -> None:
