@@ -7,7 +7,6 @@ source. Instance states move on the world's clock (creating/modifying take simul
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -752,7 +751,3 @@ def _short(params: dict) -> str:
     return " ".join(
         f"{k}={v}" for k, v in sorted(params.items()) if k not in ("DBInstanceIdentifier",)
     )
-
-
-def copy_of(obj: dict) -> dict:
-    return copy.deepcopy(obj)

@@ -72,7 +72,7 @@ class Crossplane:
     compositions: dict[str, dict] = field(default_factory=dict)  # composite kind -> Composition
     xrds: dict[str, dict] = field(default_factory=dict)  # claim kind -> XRD
     events: list[Event] = field(default_factory=list)
-    calls: int = 0
+    calls: int = 0  # gRPC calls made, for the timeline
     # v2 namespaced mode: developers apply the namespaced composites themselves (no claims).
     namespaced: bool = False
 

@@ -144,7 +144,7 @@ class World:
             len(self.provider.calls),
             len(self.provider.errors),
         )
-        events0 = len(self.crossplane.events)
+        events0, grpc0 = len(self.crossplane.events), self.crossplane.calls
         for c in [claim] if isinstance(claim, dict) else claim or []:
             try:
                 self.crossplane.apply_claim(c)
@@ -193,7 +193,10 @@ class World:
         errors = self.provider.errors[errors0:]
         writes = self.store.writes[writes0:]
         if quiet_from is not None:
-            result.lines.append(f"   fixed point after {rounds} reconcile(s)")
+            result.lines.append(
+                f"   fixed point after {rounds} reconcile(s); "
+                f"{self.crossplane.calls - grpc0} RunFunction call(s) in all"
+            )
         for c in _dedup(calls):
             result.lines.append(f"   AWS {c}")
         for e in _dedup(errors):
@@ -250,11 +253,6 @@ class World:
             if key_of(c)[1:] == (kind, namespace, name):
                 return c
         raise KeyError(name)
-
-    def instance(self, identifier: str) -> dict:
-        return self.provider.rds.describe_db_instances(DBInstanceIdentifier=identifier)[
-            "DBInstances"
-        ][0]
 
 
 _SHOWN = ("phase", "version", "plan", "allocatedStorage", "replicas", "username", "secretName",
