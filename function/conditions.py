@@ -81,6 +81,7 @@ REASONS = {
 STORAGE_SHRINK_KEPT = "StorageShrinkKept"
 VERSION_NO_LONGER_OFFERED = "VersionNoLongerOffered"
 PARAMETERS_PENDING_REBOOT = "ParametersPendingReboot"
+BACKUP_RETENTION_HELD = "BackupRetentionHeldByAwsBackup"
 
 
 @dataclass(frozen=True)

@@ -449,9 +449,10 @@ def compose(
 ) -> None:
     body = compose_instance(r, s, restore)
     resources.set_desired(rsp, PRIMARY, body, ready=r.observed.ready(PRIMARY))
-    # CreateDBInstanceReadReplica fails until the primary is available: compose replicas once it
-    # is (a replica that exists is kept whatever the primary's state).
-    primary_available = r.observed.ready(PRIMARY) or (
+    # CreateDBInstanceReadReplica fails until the primary is available: compose replicas once
+    # AWS reports it so (Ready stays True while it is modifying or backing up, so Ready is not
+    # enough); a replica that exists is kept whatever the primary's state.
+    primary_available = (
         dig(r.observed.get(PRIMARY), "status", "atProvider", "status") == "available"
     )
     for i in range(1, s.replicas + 1):
@@ -477,6 +478,15 @@ def compose(
             resources.set_desired(rsp, name, body, r.observed.ready(name))
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
     compose_parameter_groups(r, rsp, s)
+    if s.backup.schedule != "hourly" and retention_held(r, s):
+        running = dig(r.observed.get(PRIMARY), "status", "atProvider", "backupRetentionPeriod")
+        conditions.warn(
+            rsp,
+            conditions.BACKUP_RETENTION_HELD,
+            f"{r.described()}: RDS keeps {int(running)} days of automated backups: AWS Backup's "
+            "continuous backup still holds the retention after hourly backups ended, and RDS "
+            f"refuses another value until AWS releases it; {s.backup.rds_retention} applies then",
+        )
     # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the master.
     if s.extensions and r.observed.ready(PRIMARY):
         for name in s.extensions:
@@ -646,8 +656,25 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
-    """While hourly, and until AWS Backup's selection of the instance is gone after leaving it."""
-    return s.backup.schedule == "hourly" or schedule.SELECTION in r.observed
+    """While hourly, while AWS Backup's selection of the instance exists, and after that as long
+    as RDS runs another retention than the one asked for: continuous backup keeps holding the
+    retention after its rule is gone (provider-aws#1356, terraform-provider-aws#33465), and RDS
+    refuses any other value, so enforcing it would only fail on every poll."""
+    if s.backup.schedule == "hourly" or schedule.SELECTION in r.observed:
+        return True
+    return retention_held(r, s)
+
+
+def retention_held(r: Request, s: Settings) -> bool:
+    """The instance was hourly (its retention is set at creation only) and RDS still runs a
+    retention other than the one asked for: AWS Backup may still hold it."""
+    observed = r.observed.get(PRIMARY)
+    was_hourly = (
+        dig(observed, "spec", "initProvider", "backupRetentionPeriod") is not None
+        and dig(observed, "spec", "forProvider", "backupRetentionPeriod") is None
+    )
+    running = dig(observed, "status", "atProvider", "backupRetentionPeriod")
+    return was_hourly and running is not None and int(running) != s.backup.rds_retention
 
 
 def compose_replica(r: Request, s: Settings, index: int) -> dict:
@@ -770,7 +797,9 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         status["pendingReboot"] = (
             pending_reboot(r, s, parameter_group_resource(s.engine, s.version)) or None
         )
-    running = s.backup if s else _running_schedule(r, observed)
+    # While AWS Backup still holds the retention, the status says what runs.
+    held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
+    running = _running_schedule(r, observed) if s is None or held else s.backup
     if running is not None:
         status["backup"] = schedule.status(running, at.get("latestRestorableTime"))
     return status

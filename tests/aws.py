@@ -35,6 +35,7 @@ CREATE = {
     "dbSubnetGroupName": "DBSubnetGroupName",
     "vpcSecurityGroupIds": "VpcSecurityGroupIds",
     "port": "Port",
+    "parameterGroupName": "DBParameterGroupName",
 }
 REPLICA = {
     "identifier": "DBInstanceIdentifier",
@@ -49,6 +50,7 @@ REPLICA = {
     "copyTagsToSnapshot": "CopyTagsToSnapshot",
     "deletionProtection": "DeletionProtection",
     "vpcSecurityGroupIds": "VpcSecurityGroupIds",
+    "parameterGroupName": "DBParameterGroupName",
 }
 MODIFY = {
     "identifier": "DBInstanceIdentifier",
@@ -66,10 +68,10 @@ MODIFY = {
     "autoMinorVersionUpgrade": "AutoMinorVersionUpgrade",
     "copyTagsToSnapshot": "CopyTagsToSnapshot",
     "storageType": "StorageType",
+    "parameterGroupName": "DBParameterGroupName",
     # What late initialization copies into forProvider (they never come from the function).
     "iops": "Iops",
     "storageThroughput": "StorageThroughput",
-    "parameterGroupName": "DBParameterGroupName",
 }
 DELETE = {
     "identifier": "DBInstanceIdentifier",

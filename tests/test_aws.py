@@ -18,7 +18,8 @@ def compose(stub, engine, spec, observed=None):
 def compose_available(stub, engine, spec):
     """Composed once the primary is available (replicas wait for it)."""
     first = compose(stub, engine, spec)
-    return compose(stub, engine, spec, {"instance": observed_from(first["instance"])})
+    available = observed_from(first["instance"], at_provider={"status": "available"})
+    return compose(stub, engine, spec, {"instance": available})
 
 
 @pytest.mark.parametrize("engine", ["postgresql", "mysql", "mariadb"])
@@ -31,6 +32,7 @@ def test_instance_is_a_valid_create_call_that_moto_accepts(stub, rds, engine, pl
     }
     got = compose_available(stub, engine, spec)
     fp = got["instance"]["spec"]["forProvider"]
+    aws_parameters.provide(rds, got)
     call = aws.create_call(fp, password="generated-by-the-provider")
     db = rds.create_db_instance(**call)["DBInstance"]
     assert db["Engine"] == {"postgresql": "postgres"}.get(engine, engine)
@@ -74,6 +76,7 @@ def test_plan_change_is_an_in_place_modify(stub, rds):
 def test_deleting_the_instance_leaves_a_final_snapshot_and_backups(stub, rds):
     got = compose(stub, "mariadb", {"serviceVersion": "11.4.5", "plan": "single-nano"})
     fp = got["instance"]["spec"]["forProvider"]
+    aws_parameters.provide(rds, got)
     rds.create_db_instance(**aws.create_call(fp, password="x" * 16))
     # Deletion protection is on: the platform must lift it deliberately first.
     with pytest.raises(rds.exceptions.ClientError, match="deletion protection"):

@@ -7,7 +7,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from moto import mock_aws
 
-from tests import aws, crds
+from tests import aws, aws_parameters, crds
 from tests.helpers import (
     KIND_OF_ENGINE,
     composite,
@@ -407,7 +407,9 @@ def test_restore_is_bound_and_backed_up_by_its_name(stub):
 def test_backup_and_restore_lifecycle_on_moto(stub, rds):
     # The source instance, as the provider creates it.
     xr = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
-    fp = desired(stub.RunFunction(request(xr)))["instance"]["spec"]["forProvider"]
+    made = desired(stub.RunFunction(request(xr)))
+    fp = made["instance"]["spec"]["forProvider"]
+    aws_parameters.provide(rds, made)
     rds.create_db_instance(**aws.create_call(fp, password="p" * 16))
     db = rds.describe_db_instances(DBInstanceIdentifier=fp["identifier"])["DBInstances"][0]
     inst, _ = provisioned(
@@ -450,6 +452,7 @@ def test_backup_and_restore_lifecycle_on_moto(stub, rds):
     ):
         restored = desired(call(stub, restore_xr(spec, name=f"restored-{name}"), [bk, inst]))
         rfp = restored["instance"]["spec"]["forProvider"]
+        aws_parameters.provide(rds, restored)
         operation, params, modify = aws.restore_calls(rfp)
         if operation == "RestoreDBInstanceFromDBSnapshot":
             new = rds.restore_db_instance_from_db_snapshot(**params)["DBInstance"]

@@ -308,16 +308,18 @@ def test_kms_key_that_is_not_a_key_arn_is_refused_naming_the_field(stub, key):
 def test_kms_key_arn_encrypts_new_instances_and_restores_take_the_snapshots(stub, rds):
     inp = {**copy.deepcopy(EXAMPLE_INPUT), "kmsKeyId": KEY_ARN}
     spec = {"serviceVersion": "17.5", "plan": "single-small"}
-    fp = desired(run(stub, make("PostgresqlInstance", spec), inp=inp))["instance"]["spec"][
-        "forProvider"
-    ]
+    made = desired(run(stub, make("PostgresqlInstance", spec), inp=inp))
+    aws_parameters.provide(rds, made)
+    fp = made["instance"]["spec"]["forProvider"]
     assert (fp["kmsKeyId"], fp["storageEncrypted"], fp["username"]) == (KEY_ARN, True, "dbadmin")
     rds.create_db_instance(**aws.create_call(fp, password="p" * 16))
     snap = rds.create_db_snapshot(DBSnapshotIdentifier="s1", DBInstanceIdentifier=fp["identifier"])
     arn = snap["DBSnapshot"]["DBSnapshotArn"]
     restore = {"backupArn": arn, "serviceInstanceType": "postgresql", "plan": "single-small",
                "config": {"database": {"name": "app"}}}  # fmt: skip
-    rfp = desired(run(stub, make("Restore", restore), inp=inp))["instance"]["spec"]["forProvider"]
+    restored = desired(run(stub, make("Restore", restore), inp=inp))
+    aws_parameters.provide(rds, restored)
+    rfp = restored["instance"]["spec"]["forProvider"]
     # ForceNew fields the snapshot decides: composing any other value would lock the instance.
     assert not {"storageEncrypted", "kmsKeyId", "username", "dbName"} & set(rfp)
     _, params, modify = aws.restore_calls(rfp)
@@ -383,16 +385,20 @@ def test_restore_takes_the_database_and_never_less_storage_than_the_snapshot(stu
     assert got["sql-providerconfig"]["spec"]["defaultDatabase"] == "orders"
 
     # backupArn: the snapshot's own size unless the developer asks for one.
-    src = desired(
+    made = desired(
         run(stub, make("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-medium"}))
-    )["instance"]["spec"]["forProvider"]
+    )
+    aws_parameters.provide(rds, made)
+    src = made["instance"]["spec"]["forProvider"]
     rds.create_db_instance(**aws.create_call(src, password="p" * 16))
     arn = rds.create_db_snapshot(DBSnapshotIdentifier="s2", DBInstanceIdentifier=src["identifier"])[
         "DBSnapshot"
     ]["DBSnapshotArn"]
     spec = {"backupArn": arn, "serviceInstanceType": "postgresql", "plan": "single-small",
             "config": {"database": {"name": "app"}}}  # fmt: skip
-    body = desired(run(stub, make("Restore", spec)))["instance"]
+    restored = desired(run(stub, make("Restore", spec)))
+    aws_parameters.provide(rds, restored)
+    body = restored["instance"]
     assert not {"allocatedStorage", "maxAllocatedStorage"} & set(body["spec"]["forProvider"])
     _, params, _ = aws.restore_calls(body["spec"]["forProvider"])
     new = rds.restore_db_instance_from_db_snapshot(**params)["DBInstance"]

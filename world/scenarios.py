@@ -1,0 +1,264 @@
+"""The scenarios of the lifecycle world: each a list of developer steps, run in one world."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from datetime import timedelta
+
+from world.crossplane import decode
+from world.world import StepResult, World
+
+NAMESPACE = "team-orders"
+
+
+def claim(kind: str, name: str, spec: dict) -> dict:
+    return {
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": copy.deepcopy(spec),
+    }
+
+
+def postgres(spec: dict, name: str = "orders") -> dict:
+    return claim("PostgresqlInstance", name, spec)
+
+
+def workflow(w: World) -> list[StepResult]:
+    """Scenario 1 (without SQL servers): instance, bindings, backup, restores, bind to the
+    restored database, unbind, then deleting the instance while bound (its Usages hold it)."""
+    spec = {"serviceVersion": "17.5", "plan": "cluster-small"}
+    spec["config"] = {"database": {"name": "orders"}}
+    out = [w.step("request cluster-small 17.5", postgres(spec))]
+    bindings = [
+        ("orders-api", "readWrite"),
+        ("orders-worker", "readWrite"),
+        ("orders-report", "readOnly"),
+    ]
+    claims = [claim("ServiceBinding", n, {"instanceRef": "orders", "role": r}) for n, r in bindings]
+    # Cluster mode: the claim's own Secret (claim/connection.go) gets the binding's keys too.
+    # Namespaced mode: the binding's writeConnectionSecretToRef names the Secret it composes.
+    claims[0]["spec"]["writeConnectionSecretToRef"] = {"name": "orders-api-conn"}
+    step = w.step("bind two readWrite apps and one readOnly", claims)
+    for n, _ in bindings:
+        if not (w.crossplane.namespaced and n == "orders-api"):
+            _expect_secret(w, step, f"{n}-creds", "orders")
+    _expect_secret(w, step, "orders-api-conn", "orders")
+    out.append(step)
+    out.append(
+        w.step(
+            "manual backup", claim("Backup", "pre-migration", {"instanceRef": "orders"}), hours=1
+        )
+    )
+    step = w.step(
+        "restore from the Backup",
+        claim("Restore", "orders-restored", {"backupRef": "pre-migration"}),
+        hours=1,
+    )
+    out.append(step)
+    restore_time = (w.clock.now - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    out.append(
+        w.step(
+            "restore to a point in time",
+            claim(
+                "Restore",
+                "orders-0930",
+                {"pointInTime": {"instanceRef": "orders", "restoreTime": restore_time}},
+            ),
+            hours=1,
+        )
+    )
+    step = w.step(
+        "bind to the restored database",
+        claim("ServiceBinding", "restored-api", {"instanceRef": "orders-restored"}),
+    )
+    _expect_secret(w, step, "restored-api-creds", "orders")
+    out.append(step)
+    out.append(
+        w.step(
+            "unbind orders-worker",
+            delete=(("ServiceBinding", "orders-worker"),),
+            may_delete=_BINDING_PARTS,
+        )
+    )
+    step = w.step("delete the instance while bound", delete=(("PostgresqlInstance", "orders"),))
+    if not any(e.reason == "DeletionBlocked" for e in w.crossplane.events):
+        step.failures.append("the instance was not held by its bindings' Usages")
+    if w.store.get(("rds.aws.anynines.com/v1", "PostgresqlInstance", NAMESPACE, "orders")) is None:
+        step.failures.append("the instance's claim is gone while bindings use it")
+    out.append(step)
+    return out
+
+
+_BINDING_PARTS = ("user", "grant", "usage", "secret")
+
+
+def _expect_secret(w: World, step: StepResult, name: str, dbname: str) -> None:
+    """The binding's Secret exists in the developer's namespace with a usable uri."""
+    secret = w.store.get(("v1", "Secret", NAMESPACE, name))
+    if secret is None:
+        step.failures.append(f"Secret {NAMESPACE}/{name} does not exist")
+        return
+    data = decode(secret["data"])
+    uri = data.get("uri", "")
+    if not uri.startswith("postgresql://") or f"/{dbname}?" not in uri:
+        step.failures.append(f"Secret {name}: uri {uri.split('@')[-1]!r} does not name /{dbname}")
+    step.lines.append(f"   Secret {NAMESPACE}/{name}: keys {', '.join(sorted(data))}")
+
+
+def _with(spec: dict, **changes) -> dict:
+    """spec with dotted-path changes, e.g. config__allocatedStorage=450."""
+    out = copy.deepcopy(spec)
+    for path, value in changes.items():
+        node = out
+        *head, last = path.split("__")
+        for k in head:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return out
+
+
+def day2(w: World) -> list[StepResult]:
+    """Scenario 3: day-2 changes on a PostgreSQL cluster, converging with no provider error."""
+    spec = {
+        "serviceVersion": "16.8",
+        "plan": "cluster-small",
+        "config": {"tags": {"team": "orders"}},
+        "backup": {"schedule": "daily", "retentionDays": 7, "window": "03:00-04:00"},
+    }
+    steps = [("create cluster-small 16.8", spec, 0, ())]
+    for title, change in [
+        ("plan up to cluster-medium", {"plan": "cluster-medium"}),
+        ("plan down to cluster-small", {"plan": "cluster-small"}),
+        ("storage 100 -> 450 GiB", {"config__allocatedStorage": 450}),
+        ("minor upgrade 16.8 -> 16.9", {"serviceVersion": "16.9"}),
+        ("major upgrade 16.9 -> 17.5", {"serviceVersion": "17.5"}),
+        ("replicas 1 -> 3", {"config__compute": {"replicas": {"count": 3}}}),
+        ("replicas 3 -> 0", {"config__compute": {"replicas": {"count": 0}}}),
+        ("backups daily -> hourly", {"backup__schedule": "hourly"}),
+        ("backups hourly -> none", {"backup__schedule": "none"}),
+        ("backups none -> daily", {"backup__schedule": "daily"}),
+        ("tags: add cost-center, drop team", {"config__tags": {"cost-center": "42"}}),
+    ]:
+        spec = _with(spec, **change)
+        deletes = ("replica-",) if "-> 0" in title else ()
+        if "major upgrade" in title:
+            # The old family's parameter group goes once the instance has left it (issue 13).
+            deletes = ("parameters-postgres16",)
+        if "-> none" in title:
+            deletes = ("backup-plan", "backup-selection", "backup-vault")
+        steps.append((title, spec, 7 * 24, deletes))  # a week between changes
+    return [
+        w.step(title, postgres(s), hours=hours, may_delete=deletes)
+        for title, s, hours, deletes in steps
+    ]
+
+
+def repairs(w: World) -> list[StepResult]:
+    """Scenario 4: refused edits, then reverted: the database is never touched, the conditions
+    say why, and after the revert everything is as before (no stale condition, no trapped spec)."""
+    spec = {
+        "serviceVersion": "17.5",
+        "plan": "single-small",
+        "config": {"tags": {"team": "orders"}},
+    }
+    out = [w.step("create single-small 17.5", postgres(spec))]
+    for title, bad in [
+        ("serviceVersion 17.5 -> 17.6 (not offered)", {"serviceVersion": "17.6"}),
+        ("plan -> single-huge (not offered)", {"plan": "single-huge"}),
+        ("storage 20 GiB (below the plan)", {"config__allocatedStorage": 20}),
+        ("database name changed", {"config__database": {"name": "other"}}),
+        ("reserved tag aws:owner", {"config__tags": {"aws:owner": "me"}}),
+    ]:
+        before = _snapshot(w)
+        fields = _status_fields(w)
+        step = w.step(f"mistake: {title}", postgres(_with(spec, **bad)), hours=1, may_refuse=True)
+        if not step.refused_by_api:
+            _expect_spec_valid(w, step, valid=False)
+        # The XR status is server-side applied: a field the function leaves out on the refused
+        # path disappears, and clients (bindings, backups, restores) read it.
+        lost = sorted(f for f in fields - _status_fields(w) if f != "conditions")
+        if lost:
+            step.failures.append(
+                f"status fields vanished while the spec was refused: {', '.join(lost)}"
+            )
+        out.append(step)
+        revert = w.step(f"revert: {title}", postgres(spec), hours=1)
+        _expect_spec_valid(w, revert, valid=True)
+        if _snapshot(w) != before:
+            revert.failures.append("after the revert the database differs from before the mistake")
+        out.append(revert)
+    return out
+
+
+def early_restore(w: World) -> list[StepResult]:
+    """Scenario 5: a restore AWS refuses (before the earliest restorable time, which is later
+    than latestRestorableTime - retention on a young instance), reported on the Restore, then
+    fixed by the developer, converging."""
+    spec = {"serviceVersion": "17.5", "plan": "single-small"}
+    spec["config"] = {"database": {"name": "orders"}}
+    created = w.clock.now
+    out = [w.step("request single-small 17.5", postgres(spec))]
+    too_early = (created - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pit = {"pointInTime": {"instanceRef": "orders", "restoreTime": too_early}}
+    step = w.step(
+        f"restore to {too_early}, before the instance existed",
+        claim("Restore", "orders-early", pit),
+        hours=2,
+        expected_error="InvalidRestoreFault",
+    )
+    restore = w.claim("Restore", "orders-early", NAMESPACE)
+    said = [
+        c for c in (restore.get("status") or {}).get("conditions") or []
+        if c["status"] == "False" and "restor" in c.get("message", "").lower()
+    ]  # fmt: skip
+    if not said:
+        step.failures.append("the Restore's conditions do not say that AWS refused the restore")
+    out.append(step)
+    fixed = (created + timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    pit = {"pointInTime": {"instanceRef": "orders", "restoreTime": fixed}}
+    out.append(w.step(f"fix the time to {fixed}", claim("Restore", "orders-early", pit)))
+    return out
+
+
+def _expect_spec_valid(w: World, step: StepResult, valid: bool) -> None:
+    """A mistake the API server admitted is refused by the function (SpecValid=False, saying
+    why); after the revert SpecValid is True again (no stale condition)."""
+    claim = w.crossplane.claims()[0]
+    conds = {c["type"]: c for c in (claim.get("status") or {}).get("conditions") or []}
+    want = "True" if valid else "False"
+    got = conds.get("SpecValid", {}).get("status")
+    if got != want:
+        step.failures.append(
+            f"SpecValid is {got} ({conds.get('SpecValid', {}).get('message', '')}), want {want}"
+        )
+
+
+def _status_fields(w: World) -> set[str]:
+    claim = w.crossplane.claims()[0]
+    return {k for k, v in (claim.get("status") or {}).items() if v is not None}
+
+
+def _snapshot(w: World) -> list[dict]:
+    keep = (
+        "DBInstanceIdentifier", "DBInstanceClass", "EngineVersion", "AllocatedStorage",
+        "BackupRetentionPeriod", "MultiAZ", "DbiResourceId", "TagList",
+    )  # fmt: skip
+    return [
+        {k: d.get(k) for k in keep} for d in w.provider.rds.describe_db_instances()["DBInstances"]
+    ]
+
+
+_PLAYS: dict[str, Callable[[World], list[StepResult]]] = {
+    "the developer workflow (PostgreSQL, no SQL)": workflow,
+    "day-2 changes (PostgreSQL)": day2,
+    "mistakes and their repair (PostgreSQL)": repairs,
+    "a restore AWS refuses, then fixed (PostgreSQL)": early_restore,
+}
+# name -> (steps, namespaced): every scenario in both modes.
+SCENARIOS: dict[str, tuple[Callable[[World], list[StepResult]], bool]] = {
+    f"{name}, {mode}": (play, mode == "namespaced")
+    for mode in ("cluster mode", "namespaced")
+    for name, play in _PLAYS.items()
+}
