@@ -44,6 +44,16 @@ _SEVERITY = {
 }
 
 
+# What Crossplane v2 announces it supports, in every request it sends.
+CAPABILITIES = [
+    fnv1.CAPABILITY_CAPABILITIES,
+    fnv1.CAPABILITY_REQUIRED_RESOURCES,
+    fnv1.CAPABILITY_CREDENTIALS,
+    fnv1.CAPABILITY_CONDITIONS,
+    fnv1.CAPABILITY_REQUIRED_SCHEMAS,
+]
+
+
 class RenderError(Exception):
     """A problem with the inputs or a fatal result; the message is what the CLI prints."""
 
@@ -342,15 +352,7 @@ def render(opts: Options) -> list[dict]:
             req = fnv1.RunFunctionRequest(
                 observed=state,
                 desired=desired,
-                meta=fnv1.RequestMeta(
-                    capabilities=[
-                        fnv1.CAPABILITY_CAPABILITIES,
-                        fnv1.CAPABILITY_REQUIRED_RESOURCES,
-                        fnv1.CAPABILITY_CREDENTIALS,
-                        fnv1.CAPABILITY_CONDITIONS,
-                        fnv1.CAPABILITY_REQUIRED_SCHEMAS,
-                    ]
-                ),
+                meta=fnv1.RequestMeta(capabilities=CAPABILITIES),
             )
             step_input = (
                 override if override is not None and fn_name == OWN_FUNCTION else step.get("input")

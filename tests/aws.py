@@ -7,11 +7,16 @@ a new field cannot slip through without being checked against botocore's service
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
+import random
+from collections.abc import Iterator
 
+import boto3
 import botocore.session
 from botocore.validate import ParamValidator
+from moto import mock_aws
 
 CREATE = {
     "identifier": "DBInstanceIdentifier",
@@ -327,3 +332,28 @@ def refusal(params: dict, db: dict, aws_backup_retention: int | None = None) -> 
             f"current value ({aws_backup_retention})."
         )
     return None
+
+
+REGION = "eu-central-1"
+
+
+@contextlib.contextmanager
+def platform() -> Iterator[None]:
+    """moto's AWS in the example platform's region, with the subnet group its Input names.
+    Seeded: moto's generated ids (DbiResourceId, ...) come from `random`."""
+    random.seed(0)
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = [
+            ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
+            )["Subnet"]["SubnetId"]
+            for i, z in enumerate("ab")
+        ]
+        boto3.client("rds", region_name=REGION).create_db_subnet_group(
+            DBSubnetGroupName="klutch-databases",
+            DBSubnetGroupDescription="the example platform's database subnets",
+            SubnetIds=subnets,
+        )
+        yield

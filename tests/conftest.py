@@ -14,10 +14,10 @@ import pytest
 from crossplane.function import logging as fnlog
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
-from moto import mock_aws
 
 from function import fn
 from function.render import free_port
+from tests import aws
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,20 +78,5 @@ def stub() -> InProcess:
 @pytest.fixture
 def rds():
     """moto's RDS in eu-central-1, with the subnet group the example Input names."""
-    region = "eu-central-1"
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=region)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(
-                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{region}{z}"
-            )["Subnet"]["SubnetId"]
-            for i, z in enumerate("ab")
-        ]
-        client = boto3.client("rds", region_name=region)
-        client.create_db_subnet_group(
-            DBSubnetGroupName="klutch-databases",
-            DBSubnetGroupDescription="test",
-            SubnetIds=subnets,
-        )
-        yield client
+    with aws.platform():
+        yield boto3.client("rds", region_name=aws.REGION)

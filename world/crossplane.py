@@ -224,15 +224,7 @@ class Crossplane:
 
     def _request(self, xr: dict, observed: dict[str, dict], step: dict) -> fnv1.RunFunctionRequest:
         req = fnv1.RunFunctionRequest(
-            meta=fnv1.RequestMeta(
-                capabilities=[
-                    fnv1.CAPABILITY_CAPABILITIES,
-                    fnv1.CAPABILITY_REQUIRED_RESOURCES,
-                    fnv1.CAPABILITY_CREDENTIALS,
-                    fnv1.CAPABILITY_CONDITIONS,
-                    fnv1.CAPABILITY_REQUIRED_SCHEMAS,
-                ]
-            ),
+            meta=fnv1.RequestMeta(capabilities=render.CAPABILITIES),
         )
         req.observed.composite.resource.CopyFrom(resource.dict_to_struct(xr))
         for k, v in self._connection_details(xr).items():

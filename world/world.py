@@ -4,14 +4,11 @@ simulated clock, with the convergence check every scenario step must pass."""
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-import boto3
-from moto import mock_aws
-
 from function import render
+from tests import aws as calls
 from world.aws import Provider
 from world.crossplane import Crossplane, Refused, is_ready
 from world.store import Clock, Store, key_of
@@ -43,25 +40,9 @@ def running_function(address: str | None) -> Iterator[str]:
         yield own
 
 
-@contextlib.contextmanager
-def aws() -> Iterator[None]:
+def aws() -> contextlib.AbstractContextManager[None]:
     """moto in the world's region, with the subnet group the platform Input names."""
-    random.seed(0)  # moto's generated ids (DbiResourceId, ...) come from `random`
-    with mock_aws():
-        ec2 = boto3.client("ec2", region_name=REGION)
-        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
-        subnets = [
-            ec2.create_subnet(
-                VpcId=vpc, CidrBlock=f"10.0.{i}.0/24", AvailabilityZone=f"{REGION}{z}"
-            )["Subnet"]["SubnetId"]
-            for i, z in enumerate("ab")
-        ]
-        boto3.client("rds", region_name=REGION).create_db_subnet_group(
-            DBSubnetGroupName="klutch-databases",
-            DBSubnetGroupDescription="world",
-            SubnetIds=subnets,
-        )
-        yield
+    return calls.platform()
 
 
 class World:
