@@ -118,6 +118,14 @@ def resolve_requirements(rsp: fnv1.RunFunctionResponse, pool: list[dict]) -> dic
     return out
 
 
+def call(stub, xr: dict, pool: list[dict], observed=None, connection=None):
+    """Two calls, like Crossplane: the first asks for the resources the function requires, the
+    second gets those of `pool` that match."""
+    first = stub.RunFunction(request(xr, observed, connection=connection))
+    required = resolve_requirements(first, pool)
+    return stub.RunFunction(request(xr, observed, required=required, connection=connection))
+
+
 def ready_composite(xr: dict, rsp: fnv1.RunFunctionResponse) -> dict:
     """The composite as Crossplane stores it after this response, all its resources ready."""
     return {

@@ -10,13 +10,13 @@ from moto import mock_aws
 from tests import aws, aws_parameters, crds
 from tests.helpers import (
     KIND_OF_ENGINE,
+    call,
     composite,
     conditions,
     desired,
     observed_from,
     ready_composite,
     request,
-    resolve_requirements,
     status,
 )
 
@@ -45,11 +45,6 @@ def provisioned(stub, engine="postgresql", spec=None, name="orders", at=None):
         for n, b in first.items()
     }
     return ready_composite(xr, stub.RunFunction(request(xr, observed))), observed
-
-
-def call(stub, xr, pool, observed=None):
-    first = stub.RunFunction(request(xr, observed))
-    return stub.RunFunction(request(xr, observed, required=resolve_requirements(first, pool)))
 
 
 def backup_xr(spec=None, name="pre-migration"):

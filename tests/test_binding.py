@@ -8,12 +8,12 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from tests import crds
 from tests.helpers import (
     ROOT,
+    call,
     composite,
     conditions,
     desired,
     observed_from,
     request,
-    resolve_requirements,
     status,
 )
 
@@ -43,13 +43,6 @@ DETAILS = {
 
 def binding(spec: dict, name: str = "app") -> dict:
     return composite("ServiceBinding", spec, name=name)
-
-
-def call(stub, xr, pool, observed=None, connection=None):
-    """Two calls, like Crossplane: the first asks for the instance, the second gets it."""
-    first = stub.RunFunction(request(xr, observed, connection=connection))
-    required = resolve_requirements(first, pool)
-    return stub.RunFunction(request(xr, observed, required=required, connection=connection))
 
 
 def test_first_call_asks_for_the_instance_by_claim_labels(stub):

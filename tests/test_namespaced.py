@@ -8,12 +8,12 @@ from function import xrds
 from tests import crds
 from tests.helpers import (
     ROOT,
+    call,
     conditions,
     desired,
     load_yaml,
     observed_from,
     request,
-    resolve_requirements,
     status,
 )
 
@@ -27,13 +27,6 @@ def xr(kind: str, spec: dict, name: str = "orders") -> dict:
         "metadata": {"name": name, "namespace": NS, "uid": "0b7c-namespaced"},
         "spec": spec,
     }
-
-
-def call(stub, x, pool, observed=None, connection=None):
-    first = stub.RunFunction(request(x, observed, connection=connection))
-    return stub.RunFunction(
-        request(x, observed, required=resolve_requirements(first, pool), connection=connection)
-    )
 
 
 def settled_instance(stub) -> tuple[dict, dict]:
