@@ -27,6 +27,7 @@ class Observed(Mapping[str, dict]):
         self._resources = req.observed.resources
         self._names = sorted(self._resources)
         self._dicts: dict[str, dict] = {}
+        self._ready: dict[str, bool] = {}
 
     def __getitem__(self, name: str) -> dict:
         if name not in self._dicts:
@@ -45,7 +46,14 @@ class Observed(Mapping[str, dict]):
         return name in self._resources
 
     def ready(self, name: str) -> bool:
-        """Like is_ready(self[name]), without converting the whole resource."""
+        """Like is_ready(self[name]), without converting the whole resource; once per request."""
+        if name not in self._ready:
+            self._ready[name] = (
+                is_ready(self._dicts[name]) if name in self._dicts else self._struct_ready(name)
+            )
+        return self._ready[name]
+
+    def _struct_ready(self, name: str) -> bool:
         if name not in self._resources:
             return False
         fields = self._resources[name].resource.fields
