@@ -371,7 +371,11 @@ def resolve(
     cat, inp, config = r.catalog, r.input, spec.config
     plan = cat.plan(spec.plan)
     assert plan is not None
-    running = dig(observed, "spec", "forProvider", "engineVersion")
+    # A restore from a snapshot ARN asks no version: once AWS reports the one it restored, the
+    # instance is composed with it (and so gets its family's parameter group, TLS enforced).
+    running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
+        observed, "status", "atProvider", "engineVersionActual"
+    )
     version = spec.serviceVersion or (running if isinstance(running, str) else "")
     if version and cat.version(engine, version) is None:
         conditions.warn(

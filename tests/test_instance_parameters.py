@@ -206,3 +206,22 @@ def test_mysql_and_mariadb_enforce_tls_and_take_their_parameters(stub, kind, ver
         "require_secure_transport": "1",
         "slow_query_log": "1",
     }
+
+
+def test_a_restore_from_an_arn_gets_its_group_once_aws_reports_the_version(stub):
+    arn = "arn:aws:rds:eu-central-1:123456789012:snapshot:orders-2026-11-24"
+    spec = {"backupArn": arn, "serviceInstanceType": "postgresql", "plan": "single-small",
+            "config": {"database": {"name": "app"}}}  # fmt: skip
+    first = desired(run(stub, spec, kind="Restore"))
+    # The snapshot decides the version: no family to choose a group of yet.
+    assert not [n for n in first if n.startswith("parameters-")]
+    restored = {
+        "instance": observed_from(
+            first["instance"],
+            at_provider={"id": "db-RESTORED", "status": "available", "engineVersionActual": "16.9"},
+        )
+    }
+    got = desired(run(stub, spec, restored, kind="Restore"))
+    assert got["instance"]["spec"]["forProvider"]["parameterGroupName"].endswith("-postgres16")
+    group = got["parameters-postgres16"]["spec"]["forProvider"]["parameter"]
+    assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in group
