@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
@@ -41,11 +41,6 @@ ENGINE_OF_KIND = {
     "MysqlInstance": "mysql",
     "MariadbInstance": "mariadb",
 }
-# Without LateInitialize the provider never copies what AWS reports (iops, storageThroughput,
-# parameterGroupName, ...) into forProvider: a late-initialized `iops: 3000` makes AWS refuse gp3
-# storage of 400 GiB or more (terraform-provider-aws#28382), and a late-initialized parameter group
-# of the old family is sent back after a major upgrade. The function owns every field it sets.
-MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +66,8 @@ class Settings:
     # version (a restore from a snapshot ARN decides it) composes no parameter group.
     parameters: dict[str, str]
     extensions: tuple[str, ...]
+    # Static parameters this answer changes: RDS applies them at the next reboot.
+    pending_reboot: tuple[str, ...] = ()
 
 
 def engine_of(kind: str) -> str:
@@ -417,7 +414,7 @@ def resolve(
         "klutch.io/plan": plan.name,
         "klutch.io/engine": engine,
     }
-    return Settings(
+    settings = Settings(
         engine=engine,
         identifier=identifier_of(r),
         version=version,
@@ -438,6 +435,7 @@ def resolve(
         parameters=database_parameters(spec, engine, cat)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
     )
+    return replace(settings, pending_reboot=tuple(pending_reboot(r, settings)))
 
 
 def _restore_storage(restore: RestoreFrom | None) -> int:
@@ -537,21 +535,22 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
             old = r.observed[name]
             if dig(old, "metadata", "annotations", resources.EXTERNAL_NAME) in in_use:
                 resources.keep(rsp, name, old)
-    pending = pending_reboot(r, s, current)
-    if pending:
+    if s.pending_reboot:
         conditions.warn(
             rsp,
             conditions.PARAMETERS_PENDING_REBOOT,
-            f"{r.described()}: {', '.join(pending)} change(s) at the next reboot of the "
+            f"{r.described()}: {', '.join(s.pending_reboot)} change(s) at the next reboot of the "
             "instance (static parameters; the platform reboots in the maintenance window)",
         )
 
 
-def pending_reboot(r: Request, s: Settings, current: str) -> list[str]:
+def pending_reboot(r: Request, s: Settings) -> list[str]:
     """Static parameters whose value in the observed group differs from what is composed now:
     RDS applies them (pending-reboot) at the instance's next reboot."""
-    observed = r.observed.get(current)
-    if observed is None or not s.version:
+    if not s.version:
+        return []
+    observed = r.observed.get(parameter_group_resource(s.engine, s.version))
+    if observed is None:
         return []
     have = {
         p.get("name"): p
@@ -652,7 +651,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         "spec": {
             "forProvider": fp,
             **spec,
-            "managementPolicies": list(MANAGEMENT_POLICIES),
+            "managementPolicies": list(resources.MANAGEMENT_POLICIES),
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
             "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
         },
@@ -713,7 +712,7 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         **({"metadata": metadata} if metadata else {}),
         "spec": {
             "forProvider": fp,
-            "managementPolicies": list(MANAGEMENT_POLICIES),
+            "managementPolicies": list(resources.MANAGEMENT_POLICIES),
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
         },
     }
@@ -798,9 +797,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
     }
     if s is not None and s.version:
-        status["pendingReboot"] = (
-            pending_reboot(r, s, parameter_group_resource(s.engine, s.version)) or None
-        )
+        status["pendingReboot"] = list(s.pending_reboot) or None
     # While AWS Backup still holds the retention, the status says what runs.
     held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
     running = _running_schedule(r, observed) if s is None or held else s.backup

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from function import catalog
+from function import catalog, resources
 from function.mode import Mode
 
 # Reasons of the problems `validate` reports (SpecValid condition reasons).
@@ -470,7 +470,7 @@ def compose_parameter_group(
         "metadata": {"annotations": {"crossplane.io/external-name": name}},
         "spec": {
             "forProvider": fp,
-            "managementPolicies": ["Observe", "Create", "Update", "Delete"],
+            "managementPolicies": list(resources.MANAGEMENT_POLICIES),
             "providerConfigRef": provider_config,
         },
     }

@@ -16,6 +16,12 @@ from function import structs
 # crossplane.io/external-create-*, would fight the provider.
 OWN_PREFIX = "klutch.io/"
 EXTERNAL_NAME = "crossplane.io/external-name"
+# Management policies of every AWS resource the function composes. Without LateInitialize the
+# provider never copies what AWS reports (iops, storageThroughput, parameterGroupName, a group's
+# parameters, ...) into forProvider: a late-initialized `iops: 3000` makes AWS refuse gp3 storage
+# of 400 GiB or more (terraform-provider-aws#28382), and a late-initialized parameter group of the
+# old family is sent back after a major upgrade. The function owns every field it sets.
+MANAGEMENT_POLICIES = ["Observe", "Create", "Update", "Delete"]
 NAMED_BY_FUNCTION = {"Snapshot", "Vault", "Role", "User", "ParameterGroup"}
 
 
