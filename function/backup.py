@@ -10,21 +10,19 @@ from __future__ import annotations
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import conditions, inputs, naming, refs, resources, specs
-from function.conditions import Problem
+from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
 from function.specs import BackupRequestSpec
 
 SNAPSHOT = "snapshot"
-SNAPSHOT_READY = conditions.SNAPSHOT_READY
-INSTANCE_ANNOTATION = "klutch.io/instance"
-PENDING, COMPLETED = "BackupPending", "BackupCompleted"
+INSTANCE_ANNOTATION = naming.ANNOTATION_INSTANCE
 # What a Restore needs to know of the source, recorded on the Snapshot when it is asked for, so
 # that it stays known when the instance changes or is gone.
 RECORDED = {
-    "engine": "klutch.io/engine",
+    "engine": naming.TAG_ENGINE,
     "version": "klutch.io/engine-version",
-    "plan": "klutch.io/plan",
+    "plan": naming.TAG_PLAN,
     "dbname": "klutch.io/dbname",
     "allocatedStorage": "klutch.io/allocated-storage",
 }
@@ -41,7 +39,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         conditions.report_problems(
             rsp,
             [
-                Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot back up {r.described()}: {m}")
+                Problem(
+                    m.split(":", 1)[0], Reason.SPEC_INVALID, f"cannot back up {r.described()}: {m}"
+                )
                 for m in inputs.describe_errors(err, "spec")
             ],
         )
@@ -74,7 +74,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         body = compose_snapshot(r, spec, target.instance)
         conditions.report_valid(rsp)
         rsp.conditions.append(
-            conditions.condition(conditions.INSTANCE_READY, True, "InstanceAvailable")
+            conditions.condition(Type.INSTANCE_READY, True, Reason.INSTANCE_AVAILABLE)
         )
 
     resources.set_desired(rsp, SNAPSHOT, body, r.observed.ready(SNAPSHOT))
@@ -87,7 +87,10 @@ def _snapshot_condition(r: Request, rsp: fnv1.RunFunctionResponse, waiting: str 
     message = waiting or f"RDS is taking snapshot {snapshot_identifier(r)}"
     rsp.conditions.append(
         conditions.condition(
-            SNAPSHOT_READY, ready, COMPLETED if ready else PENDING, "" if ready else message
+            Type.SNAPSHOT_READY,
+            ready,
+            Reason.BACKUP_COMPLETED if ready else Reason.BACKUP_PENDING,
+            "" if ready else message,
         )
     )
 
@@ -96,9 +99,9 @@ def _instance_not_needed(rsp: fnv1.RunFunctionResponse) -> None:
     """Once the snapshot exists the Backup no longer looks at its instance (it may be gone)."""
     rsp.conditions.append(
         conditions.condition(
-            conditions.INSTANCE_READY,
+            Type.INSTANCE_READY,
             None,
-            "InstanceNotNeeded",
+            Reason.INSTANCE_NOT_NEEDED,
             "the snapshot exists; this Backup no longer depends on its instance",
         )
     )
@@ -108,14 +111,16 @@ def _pending(rsp: fnv1.RunFunctionResponse, problem: Problem) -> None:
     """Waiting for the instance is not an error: a condition, and an event only when stuck. A
     refusal (an ambiguous name) is a problem of the spec."""
     rsp.conditions.append(
-        conditions.condition(conditions.INSTANCE_READY, False, problem.reason, problem.message)
+        conditions.condition(Type.INSTANCE_READY, False, problem.reason, problem.message)
     )
-    rsp.conditions.append(conditions.condition(SNAPSHOT_READY, False, PENDING, problem.message))
-    if problem.reason not in refs.WAITING:
+    rsp.conditions.append(
+        conditions.condition(Type.SNAPSHOT_READY, False, Reason.BACKUP_PENDING, problem.message)
+    )
+    if problem.reason not in conditions.WAITING:
         conditions.report_problems(rsp, [problem])
         return
     conditions.report_valid(rsp)
-    if problem.reason != refs.PENDING:
+    if problem.reason != Reason.INSTANCE_RESOLVING:
         conditions.warn(rsp, problem.reason, problem.message)
 
 
@@ -132,9 +137,9 @@ def compose_snapshot(r: Request, spec: BackupRequestSpec, inst: refs.Instance) -
         "region": inst.status("region") or r.input.aws.region,
         "tags": {
             **r.input.tags,
-            "klutch.io/namespace": m.owner_namespace,
-            "klutch.io/backup": m.owner_name,
-            "klutch.io/instance": spec.instanceRef,
+            naming.TAG_NAMESPACE: m.owner_namespace,
+            naming.TAG_BACKUP: m.owner_name,
+            naming.TAG_INSTANCE: spec.instanceRef,
         },
     }
     return {
@@ -142,7 +147,7 @@ def compose_snapshot(r: Request, spec: BackupRequestSpec, inst: refs.Instance) -
         "kind": "Snapshot",
         "metadata": {
             "annotations": {
-                "crossplane.io/external-name": snapshot_identifier(r),
+                naming.EXTERNAL_NAME: snapshot_identifier(r),
                 INSTANCE_ANNOTATION: spec.instanceRef,
                 **recorded,
             },
@@ -178,7 +183,7 @@ def frozen_snapshot(
             f'exists (is "{was}", asked "{spec.instanceRef}"); allowed: "{was}", or a new Backup'
         )
         conditions.report_problems(
-            rsp, [Problem("spec.instanceRef", "ImmutableFieldChanged", message)]
+            rsp, [Problem("spec.instanceRef", Reason.IMMUTABLE_FIELD_CHANGED, message)]
         )
     else:
         conditions.report_valid(rsp)

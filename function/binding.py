@@ -8,14 +8,13 @@ until the user is dropped, and the Secret -> readiness and status.
 from __future__ import annotations
 
 import base64
-import json
 from urllib.parse import quote
 
 from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import conditions, inputs, naming, refs, resources, specs, sql
-from function.conditions import Problem
+from function import conditions, engines, inputs, naming, refs, resources, specs, sql
+from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
 from function.specs import BindingSpec
@@ -25,11 +24,7 @@ GRANT = "grant"
 USAGE = "usage"
 SECRET = "secret"
 
-INSTANCE_READY = conditions.INSTANCE_READY
 CLAIM_REQUIREMENT = "binding-claim"
-CLASH = "SecretNameClash"
-CREDENTIALS_READY = conditions.CREDENTIALS_READY
-PENDING, PUBLISHED = "CredentialsPending", "CredentialsPublished"
 
 SECRET_KEYS = (
     "username",
@@ -49,9 +44,6 @@ SECRET_KEYS = (
 # clients (ca.crt) map to their CA option.
 CA_KEYS = ("ca.crt", "root.crt")
 OPTIONAL_KEYS = (*CA_KEYS, "sslrootcert")
-# servicebinding.io types the clients know: MariaDB speaks MySQL's protocol, and client libraries
-# (kube-service-bindings, Spring Cloud Bindings) look up MariaDB bindings as `mysql`.
-BINDING_TYPE = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
@@ -66,7 +58,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     spec, err, _ = specs.parse(BindingSpec, r.spec)
     if err is not None:
         problems = [
-            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot bind {r.described()}: {m}")
+            Problem(m.split(":", 1)[0], Reason.SPEC_INVALID, f"cannot bind {r.described()}: {m}")
             for m in inputs.describe_errors(err, "spec")
         ]
         return _stop(r, rsp, problems, status)
@@ -88,17 +80,19 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     )
     if target.problem is not None:
         p = target.problem
-        rsp.conditions.append(conditions.condition(INSTANCE_READY, False, p.reason, p.message))
+        rsp.conditions.append(conditions.condition(Type.INSTANCE_READY, False, p.reason, p.message))
         problems = _immutables(r, None, role)
-        if p.reason not in refs.WAITING:  # refused: the spec must change
+        if p.reason not in conditions.WAITING:  # refused: the spec must change
             problems.append(p)
-        elif p.reason != refs.PENDING:
+        elif p.reason != Reason.INSTANCE_RESOLVING:
             conditions.warn(rsp, p.reason, p.message)
         return _stop(r, rsp, problems, status)
     assert target.instance is not None
     inst = target.instance
     status["type"] = inst.engine
-    rsp.conditions.append(conditions.condition(INSTANCE_READY, True, "InstanceAvailable"))
+    rsp.conditions.append(
+        conditions.condition(Type.INSTANCE_READY, True, Reason.INSTANCE_AVAILABLE)
+    )
 
     problems = _immutables(r, inst, role)
     if problems:
@@ -134,18 +128,22 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     if values is None:
         rsp.conditions.append(
             conditions.condition(
-                CREDENTIALS_READY,
+                Type.CREDENTIALS_READY,
                 False,
-                PENDING,
+                Reason.CREDENTIALS_PENDING,
                 f"waiting for the SQL provider to create user {user} on {inst.described}",
             )
         )
     elif clash:
         # Two writers of one Secret would fight; the claim's own Secret gets every key anyway.
-        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, False, CLASH, clash))
-        conditions.warn(rsp, CLASH, clash)
+        rsp.conditions.append(
+            conditions.condition(Type.CREDENTIALS_READY, False, Reason.SECRET_NAME_CLASH, clash)
+        )
+        conditions.warn(rsp, Reason.SECRET_NAME_CLASH, clash)
     else:
-        rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, PUBLISHED))
+        rsp.conditions.append(
+            conditions.condition(Type.CREDENTIALS_READY, True, Reason.CREDENTIALS_PUBLISHED)
+        )
         resources.set_desired(rsp, SECRET, compose_secret(r, values), True)
         status["binding"] = {"name": secret_name(r)}
     resources.set_status(rsp, status)
@@ -165,7 +163,7 @@ def _published(r: Request) -> dict:
     except ValueError:
         engine = ""
     engine = engine or str(secret.get("type") or "").removeprefix("servicebinding.io/")
-    if engine in BINDING_TYPE:
+    if engine in engines.ENGINES:
         out["type"] = engine
     return out
 
@@ -179,9 +177,9 @@ def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], st
     if SECRET in r.observed:
         rsp.conditions.append(
             conditions.condition(
-                CREDENTIALS_READY,
+                Type.CREDENTIALS_READY,
                 True,
-                PUBLISHED,
+                Reason.CREDENTIALS_PUBLISHED,
                 f'Secret "{status["binding"]["name"]}" keeps the credentials of user '
                 f"{status['username']}",
             )
@@ -189,9 +187,9 @@ def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], st
     else:
         rsp.conditions.append(
             conditions.condition(
-                CREDENTIALS_READY,
+                Type.CREDENTIALS_READY,
                 False,
-                PENDING,
+                Reason.CREDENTIALS_PENDING,
                 f"no user {status['username']} yet: waiting for the instance and a valid spec",
             )
         )
@@ -208,7 +206,7 @@ def _immutables(r: Request, inst: refs.Instance | None, role: str) -> list[Probl
         out.append(
             Problem(
                 "spec.instanceRef",
-                "ImmutableFieldChanged",
+                Reason.IMMUTABLE_FIELD_CHANGED,
                 f"cannot bind {r.described()}: spec.instanceRef cannot change once the user "
                 f"exists; allowed: the original instance, or a new ServiceBinding",
             )
@@ -223,7 +221,7 @@ def _immutables(r: Request, inst: refs.Instance | None, role: str) -> list[Probl
         out.append(
             Problem(
                 "spec.role",
-                "ImmutableFieldChanged",
+                Reason.IMMUTABLE_FIELD_CHANGED,
                 f'cannot bind {r.described()}: spec.role cannot change from "{seen_role}" to '
                 f'"{role}"; allowed: "{seen_role}", or a new ServiceBinding with the other role',
             )
@@ -261,12 +259,13 @@ def secret_values(
     port = str(inst.port or details.get("port") or "")
     if not (user and password and host and port):
         return None
-    kind = BINDING_TYPE[inst.engine]
+    e = engines.get(inst.engine)
+    kind = e.binding_type
     # RDS certificates name the instance endpoint, so a client given the CA can check the host too.
     sslmode = "verify-full" if ca_bundle else "require"
     uri = (
         f"{kind}://{quote(user, safe='')}:{quote(password, safe='')}@{host}:{port}/"
-        f"{quote(inst.dbname, safe='')}?{_uri_tls(kind, verify=bool(ca_bundle))}"
+        f"{quote(inst.dbname, safe='')}?{e.uri_tls[bool(ca_bundle)]}"
     )
     values = {
         "username": user,
@@ -284,28 +283,9 @@ def secret_values(
     }
     if ca_bundle:
         values.update(dict.fromkeys(CA_KEYS, ca_bundle))
-        if kind == "postgresql":
-            # Spring Cloud Bindings adds sslrootcert=<binding directory>/<this value> to its URLs.
-            values["sslrootcert"] = "root.crt"
+        if e.ca_file_key:
+            values[e.ca_file_key] = "root.crt"
     return values
-
-
-def _uri_tls(kind: str, verify: bool) -> str:
-    """The uri's TLS parameters, in the form the engine's common drivers read from a URL.
-
-    PostgreSQL: libpq (psycopg, ...) and node-postgres read sslmode; the CA is not in the URL (its
-    path in the app is unknown here): libpq takes PGSSLROOTCERT, Node NODE_EXTRA_CA_CERTS.
-    MySQL: mysql2 reads `ssl` as JSON and checks the host only with verifyIdentity; other drivers
-    take their TLS options in code (README).
-    """
-    if kind == "postgresql":
-        return f"sslmode={'verify-full' if verify else 'require'}"
-    ssl = (
-        {"rejectUnauthorized": True, "verifyIdentity": True}
-        if verify
-        else {"rejectUnauthorized": False}
-    )
-    return "ssl=" + quote(json.dumps(ssl, separators=(",", ":")), safe="")
 
 
 def compose_secret(r: Request, values: dict[str, str]) -> dict:
@@ -318,7 +298,7 @@ def compose_secret(r: Request, values: dict[str, str]) -> dict:
         "metadata": {
             "name": secret_name(r),
             "namespace": r.mode.owner_namespace,
-            "labels": {"klutch.io/binding": r.mode.owner_name},
+            "labels": {naming.LABEL_BINDING: r.mode.owner_name},
         },
         "type": kept or f"servicebinding.io/{values['type']}",
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in values.items()},
@@ -337,7 +317,7 @@ def compose_usage(r: Request, inst: refs.Instance) -> dict:
         "of": of,
         "by": {
             "apiVersion": m.sql_api(inst.engine),
-            "kind": "Role" if inst.engine == "postgresql" else "User",
+            "kind": engines.get(inst.engine).user_kind,
             "resourceSelector": {"matchControllerRef": True},
         },
         "replayDeletion": True,

@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-# RDS's own engine names for our engine types.
-RDS_ENGINE = {"postgresql": "postgres", "mysql": "mysql", "mariadb": "mariadb"}
-
 _SIZES = {
     # size: (instanceClass, storage min GiB, storage max GiB)
     "nano": ("db.t4g.micro", 20, 100),
@@ -98,12 +95,6 @@ class Version:
 def version_key(version: str) -> tuple[int, ...]:
     """Numeric sort key of a dotted version; non-numeric parts sort as 0."""
     return tuple(int(p) if p.isdigit() else 0 for p in version.split("."))
-
-
-def major(engine: str, version: str) -> str:
-    """The major version as RDS counts it: "17" for PostgreSQL, "8.0"/"10.11" for MySQL/MariaDB."""
-    parts = version.split(".")
-    return parts[0] if engine == "postgresql" else ".".join(parts[:2])
 
 
 @dataclass(frozen=True)

@@ -1,87 +1,254 @@
 """Condition types, reasons and the way problems reach the user (conditions, events, logs).
 
-Every condition type and reason the function emits, in one place (the README repeats it):
-
-- SpecValid (every kind): SpecAccepted, or a refusal reason from REASONS below; Unknown
-  SourcePending while a Restore waits for its source (the rest is checked against it).
-- InstanceReady (ServiceBinding, Backup): InstanceAvailable; waiting: InstanceResolving,
-  InstanceNotFound, InstanceNotReady; refused: InstanceTypeMismatch, InstanceAmbiguous; Unknown
-  InstanceNotNeeded once a Backup's snapshot exists.
-- CredentialsReady (ServiceBinding): CredentialsPending, CredentialsPublished, SecretNameClash.
-- SnapshotReady (Backup): BackupPending, BackupCompleted.
-- SourceReady (Restore; a point-in-time source is an instance): SourceAvailable; waiting:
-  RestoreSourceResolving, BackupNotFound, BackupNotAvailable, SourceNotRestorableYet and the
-  InstanceReady waiting reasons; refused: as SpecValid, or RestoreRefused (AWS refused the
-  create; the developer may still change the spec).
-- Any of them Unknown NotChecked: an earlier problem stopped the function before it looked.
+Every condition type and reason the function emits is a member of `Type` or `Reason` below, with
+its one-line meaning; docs/conditions.md is generated from them, the README lists them, and the
+tests check every answer they produce against them.
 
 Crossplane never removes a condition the function stops returning, so every answer carries every
-type its kind owns (OWNED), with its current value: fn.py completes and checks each answer.
-
-Warnings that block nothing: StorageShrinkKept, VersionNoLongerOffered, RestoreParametersFrozen.
+type its kind owns (kinds.Kind.conditions), with its current value: fn.py completes each answer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import extensions, parameters
 
-# Condition types (never Ready or Synced: Crossplane owns those).
-SPEC_VALID = "SpecValid"
-INSTANCE_READY = "InstanceReady"
-CREDENTIALS_READY = "CredentialsReady"
-SNAPSHOT_READY = "SnapshotReady"
-SOURCE_READY = "SourceReady"
+class _Meaning(StrEnum):
+    """A string enum whose members also carry what they mean (`Member = "Value", "meaning"`)."""
 
-# The condition types each kind owns (keyed like fn.ROUTES).
-OWNED: dict[str, tuple[str, ...]] = {
-    "PostgresqlInstance": (SPEC_VALID,),
-    "MysqlInstance": (SPEC_VALID,),
-    "MariadbInstance": (SPEC_VALID,),
-    "ServiceBinding": (SPEC_VALID, INSTANCE_READY, CREDENTIALS_READY),
-    "Backup": (SPEC_VALID, INSTANCE_READY, SNAPSHOT_READY),
-    "Restore": (SPEC_VALID, SOURCE_READY),
-}
-NOT_CHECKED = "NotChecked"
+    meaning: str
 
-# Reasons of SpecValid.
-SPEC_ACCEPTED = "SpecAccepted"
-SPEC_INVALID = "SpecInvalid"  # several problems at once
-REASONS = {
-    "SpecInvalid": "a field has the wrong type, format or range",
-    "PlanNotOffered": "spec.plan is not in the platform's catalog",
-    "VersionNotOffered": "spec.serviceVersion is not in the platform's catalog",
-    "VersionDowngradeRefused": "spec.serviceVersion is lower than the running version",
-    "MajorUpgradeNotAllowed": "the catalog does not allow this major upgrade",
-    "ReplicasNotAllowed": "read replicas were asked for on a plan without replicas",
-    "ReplicasOutOfRange": "more read replicas than the plan allows",
-    "ReplicasNeedBackups": "read replicas need scheduled backups (RDS requirement)",
-    "StorageOutOfRange": "spec.config.allocatedStorage outside the plan's bounds",
-    "PublicAccessRefused": "public access asked for, the platform does not allow it",
-    "UnencryptedRefused": "unencrypted storage asked for, the platform does not allow it",
-    "ImmutableFieldChanged": "a field that cannot change on an existing database changed",
-    "HourlyBackupUnavailable": "the platform has no IAM role for AWS Backup",
-    "BackupWindowInvalid": "spec.backup.window is shorter than 30 minutes",
-    "TagReserved": "a tag key is reserved for the platform or AWS",
-    "RestoreSourceInvalid": "not exactly one restore source, or a field the source needs",
-    "RestoreRegionMismatch": "the restore source is in another region",
-    "RestoreWindowInvalid": "restoreTime outside the source's restorable window",
-    "PointInTimeUnavailable": "the source has no scheduled backups",
-    "InstanceTypeMismatch": "serviceInstanceType differs from the referenced instance's",
-    "InstanceAmbiguous": "instanceRef names an instance and a Restore; instanceKind chooses",
-    "ExtensionsNotOffered": "spec.config.extensions on an engine without extensions",
-    **parameters.REASONS,
-    **extensions.REASONS,
-}
+    def __new__(cls, value: str, meaning: str) -> _Meaning:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.meaning = meaning
+        return member
 
-# Reasons of warnings that do not block composition.
-STORAGE_SHRINK_KEPT = "StorageShrinkKept"
-VERSION_NO_LONGER_OFFERED = "VersionNoLongerOffered"
-PARAMETERS_PENDING_REBOOT = "ParametersPendingReboot"
-BACKUP_RETENTION_HELD = "BackupRetentionHeldByAwsBackup"
+
+class Type(_Meaning):
+    """Condition types the function sets (never Ready or Synced: Crossplane owns those)."""
+
+    SPEC_VALID = "SpecValid", "the spec can be composed (every kind)"
+    INSTANCE_READY = (
+        "InstanceReady",
+        "the referenced instance exists and is ready (ServiceBinding, Backup)",
+    )
+    CREDENTIALS_READY = "CredentialsReady", "the binding's Secret is published (ServiceBinding)"
+    SNAPSHOT_READY = "SnapshotReady", "the manual snapshot is available (Backup)"
+    SOURCE_READY = "SourceReady", "the restore source is known and usable (Restore)"
+
+
+class Reason(_Meaning):
+    """Every reason of a condition or an event the function emits."""
+
+    # SpecValid: accepted, or why a spec is refused (the reasons in REFUSALS).
+    SPEC_ACCEPTED = "SpecAccepted", "the spec is valid and composed"
+    SPEC_INVALID = (
+        "SpecInvalid",
+        "a field has the wrong type, format or range, or several problems at once",
+    )
+    PLAN_NOT_OFFERED = "PlanNotOffered", "spec.plan is not in the platform's catalog"
+    VERSION_NOT_OFFERED = (
+        "VersionNotOffered",
+        "spec.serviceVersion is not in the platform's catalog",
+    )
+    VERSION_DOWNGRADE_REFUSED = (
+        "VersionDowngradeRefused",
+        "spec.serviceVersion is lower than the running version",
+    )
+    MAJOR_UPGRADE_NOT_ALLOWED = (
+        "MajorUpgradeNotAllowed",
+        "the catalog does not allow this major upgrade",
+    )
+    REPLICAS_NOT_ALLOWED = (
+        "ReplicasNotAllowed",
+        "read replicas were asked for on a plan without replicas",
+    )
+    REPLICAS_OUT_OF_RANGE = "ReplicasOutOfRange", "more read replicas than the plan allows"
+    REPLICAS_NEED_BACKUPS = (
+        "ReplicasNeedBackups",
+        "read replicas need scheduled backups (RDS requirement)",
+    )
+    STORAGE_OUT_OF_RANGE = (
+        "StorageOutOfRange",
+        "spec.config.allocatedStorage outside the plan's bounds",
+    )
+    PUBLIC_ACCESS_REFUSED = (
+        "PublicAccessRefused",
+        "public access asked for, the platform does not allow it",
+    )
+    UNENCRYPTED_REFUSED = (
+        "UnencryptedRefused",
+        "unencrypted storage asked for, the platform does not allow it",
+    )
+    IMMUTABLE_FIELD_CHANGED = (
+        "ImmutableFieldChanged",
+        "a field that cannot change on an existing database changed",
+    )
+    HOURLY_BACKUP_UNAVAILABLE = (
+        "HourlyBackupUnavailable",
+        "the platform has no IAM role for AWS Backup",
+    )
+    BACKUP_WINDOW_INVALID = "BackupWindowInvalid", "spec.backup.window is shorter than 30 minutes"
+    TAG_RESERVED = "TagReserved", "a tag key is reserved for the platform or AWS"
+    RESTORE_SOURCE_INVALID = (
+        "RestoreSourceInvalid",
+        "not exactly one restore source, or a field the source needs",
+    )
+    RESTORE_REGION_MISMATCH = "RestoreRegionMismatch", "the restore source is in another region"
+    RESTORE_WINDOW_INVALID = (
+        "RestoreWindowInvalid",
+        "restoreTime outside the source's restorable window",
+    )
+    POINT_IN_TIME_UNAVAILABLE = "PointInTimeUnavailable", "the source has no scheduled backups"
+    INSTANCE_TYPE_MISMATCH = (
+        "InstanceTypeMismatch",
+        "serviceInstanceType differs from the referenced instance's",
+    )
+    INSTANCE_AMBIGUOUS = (
+        "InstanceAmbiguous",
+        "instanceRef names an instance and a Restore; instanceKind chooses",
+    )
+    EXTENSIONS_NOT_OFFERED = (
+        "ExtensionsNotOffered",
+        "spec.config.extensions on an engine without extensions",
+    )
+    PARAMETER_NOT_ALLOWED = (
+        "ParameterNotAllowed",
+        "a parameter the platform's catalog does not offer for this version",
+    )
+    PARAMETER_VALUE_INVALID = (
+        "ParameterValueInvalid",
+        "a parameter value of the wrong type, unit, range or choice",
+    )
+    PARAMETER_RESERVED = "ParameterReserved", "a parameter only the platform sets (TLS enforcement)"
+    EXTENSION_NOT_ALLOWED = "ExtensionNotAllowed", "an extension not in the platform's allow list"
+    EXTENSION_NOT_ON_VERSION = (
+        "ExtensionNotOnVersion",
+        "an extension RDS does not offer on this major version",
+    )
+    EXTENSION_NEEDS_PRELOAD = (
+        "ExtensionNeedsPreload",
+        "an extension whose library is missing from shared_preload_libraries",
+    )
+    EXTENSION_REPEATED = "ExtensionRepeated", "an extension listed twice"
+    SOURCE_PENDING = (
+        "SourcePending",
+        "Unknown while a Restore waits for its source: the rest of the spec is checked against it",
+    )
+
+    # InstanceReady.
+    INSTANCE_AVAILABLE = "InstanceAvailable", "the referenced instance is ready"
+    INSTANCE_RESOLVING = (
+        "InstanceResolving",
+        "waiting for Crossplane to fetch the referenced instance",
+    )
+    INSTANCE_NOT_FOUND = (
+        "InstanceNotFound",
+        "no instance of that name in the namespace (waiting for it)",
+    )
+    INSTANCE_NOT_READY = (
+        "InstanceNotReady",
+        "the referenced instance is not ready yet (waiting for it)",
+    )
+    INSTANCE_NOT_NEEDED = (
+        "InstanceNotNeeded",
+        "Unknown once a Backup's snapshot exists: it no longer needs its instance",
+    )
+
+    # CredentialsReady.
+    CREDENTIALS_PENDING = (
+        "CredentialsPending",
+        "the SQL provider has not published the user's password yet",
+    )
+    CREDENTIALS_PUBLISHED = "CredentialsPublished", "the binding's Secret carries every key"
+    SECRET_NAME_CLASH = (
+        "SecretNameClash",
+        "the claim's writeConnectionSecretToRef names the binding's own Secret",
+    )
+
+    # SnapshotReady.
+    BACKUP_PENDING = "BackupPending", "the snapshot is being taken"
+    BACKUP_COMPLETED = "BackupCompleted", "the snapshot is available"
+
+    # SourceReady.
+    SOURCE_AVAILABLE = (
+        "SourceAvailable",
+        "the restore source is usable (also once the restored instance exists)",
+    )
+    RESTORE_SOURCE_RESOLVING = (
+        "RestoreSourceResolving",
+        "waiting for Crossplane to fetch the restore source",
+    )
+    BACKUP_NOT_FOUND = "BackupNotFound", "no Backup of that name in the namespace (waiting for it)"
+    BACKUP_NOT_AVAILABLE = (
+        "BackupNotAvailable",
+        "the Backup's snapshot is not available yet (waiting for it)",
+    )
+    SOURCE_NOT_RESTORABLE_YET = (
+        "SourceNotRestorableYet",
+        "RDS reports no restorable time for the source yet (waiting)",
+    )
+    RESTORE_REFUSED = (
+        "RestoreRefused",
+        "AWS refused to create the restored instance (its message); the spec stays editable",
+    )
+
+    # Any type.
+    NOT_CHECKED = "NotChecked", "Unknown: an earlier problem stopped the function before it looked"
+
+    # Warnings that block nothing (events only).
+    STORAGE_SHRINK_KEPT = (
+        "StorageShrinkKept",
+        "storage never shrinks: the larger running size is kept",
+    )
+    VERSION_NO_LONGER_OFFERED = (
+        "VersionNoLongerOffered",
+        "the running version left the catalog; it keeps running",
+    )
+    RESTORE_PARAMETERS_FROZEN = (
+        "RestoreParametersFrozen",
+        "the restored instance exists: a changed source is not applied",
+    )
+    PARAMETERS_PENDING_REBOOT = (
+        "ParametersPendingReboot",
+        "static parameters change at the instance's next reboot",
+    )
+    BACKUP_RETENTION_HELD = (
+        "BackupRetentionHeldByAwsBackup",
+        "AWS Backup still holds the retention after hourly backups ended",
+    )
+
+
+# Reasons a SpecValid=False condition may carry: those declared from SpecInvalid up to
+# SourcePending above (docs/conditions.md: why a spec is refused).
+_DECLARED = list(Reason)
+REFUSALS = frozenset(
+    _DECLARED[_DECLARED.index(Reason.SPEC_INVALID) : _DECLARED.index(Reason.SOURCE_PENDING)]
+)
+
+# Reasons that only wait: nothing to change in the spec (no event while Crossplane fetches).
+WAITING = frozenset(
+    {
+        Reason.INSTANCE_RESOLVING,
+        Reason.INSTANCE_NOT_FOUND,
+        Reason.INSTANCE_NOT_READY,
+        Reason.RESTORE_SOURCE_RESOLVING,
+        Reason.BACKUP_NOT_FOUND,
+        Reason.BACKUP_NOT_AVAILABLE,
+        Reason.SOURCE_NOT_RESTORABLE_YET,
+    }
+)
+WARNINGS = (
+    Reason.STORAGE_SHRINK_KEPT,
+    Reason.VERSION_NO_LONGER_OFFERED,
+    Reason.RESTORE_PARAMETERS_FROZEN,
+    Reason.PARAMETERS_PENDING_REBOOT,
+    Reason.BACKUP_RETENTION_HELD,
+)
 
 
 @dataclass(frozen=True)
@@ -89,11 +256,11 @@ class Problem:
     """One thing wrong with a spec: the field, a stable reason and a complete message."""
 
     field: str
-    reason: str
+    reason: Reason
     message: str
 
 
-def condition(typ: str, status: bool | None, reason: str, message: str = "") -> fnv1.Condition:
+def condition(typ: Type, status: bool | None, reason: Reason, message: str = "") -> fnv1.Condition:
     """A condition; status None is Unknown (the function did not or could not look)."""
     c = fnv1.Condition(
         type=typ,
@@ -110,7 +277,7 @@ def condition(typ: str, status: bool | None, reason: str, message: str = "") -> 
     return c
 
 
-def result(severity: int, reason: str, message: str) -> fnv1.Result:
+def result(severity: int, reason: Reason, message: str) -> fnv1.Result:
     return fnv1.Result(
         severity=severity, reason=reason, message=message, target=fnv1.TARGET_COMPOSITE_AND_CLAIM
     )
@@ -120,29 +287,28 @@ def report_problems(rsp: fnv1.RunFunctionResponse, problems: list[Problem]) -> N
     """A warning event per problem and one SpecValid=False condition that lists them all."""
     for p in problems:
         rsp.results.append(result(fnv1.SEVERITY_WARNING, p.reason, p.message))
-    reason = problems[0].reason if len({p.reason for p in problems}) == 1 else SPEC_INVALID
+    reason = problems[0].reason if len({p.reason for p in problems}) == 1 else Reason.SPEC_INVALID
     rsp.conditions.append(
-        condition(SPEC_VALID, False, reason, "; ".join(p.message for p in problems))
+        condition(Type.SPEC_VALID, False, reason, "; ".join(p.message for p in problems))
     )
 
 
 def report_valid(rsp: fnv1.RunFunctionResponse) -> None:
-    rsp.conditions.append(condition(SPEC_VALID, True, SPEC_ACCEPTED))
+    rsp.conditions.append(condition(Type.SPEC_VALID, True, Reason.SPEC_ACCEPTED))
 
 
-def warn(rsp: fnv1.RunFunctionResponse, reason: str, message: str) -> None:
+def warn(rsp: fnv1.RunFunctionResponse, reason: Reason, message: str) -> None:
     rsp.results.append(result(fnv1.SEVERITY_WARNING, reason, message))
 
 
-def complete(rsp: fnv1.RunFunctionResponse, kind: str) -> None:
-    """Every owned condition type exactly once, in OWNED order: a type a path did not reach is
-    Unknown (a stale value would stay forever), and a type set twice keeps its first value."""
+def complete(rsp: fnv1.RunFunctionResponse, owned: tuple[Type, ...]) -> None:
+    """Every owned condition type exactly once, in the kind's order: a type a path did not reach
+    is Unknown (a stale value would stay forever), and a type set twice keeps its first value."""
     first: dict[str, fnv1.Condition] = {}
     for c in rsp.conditions:
         first.setdefault(c.type, c)
     message = "not checked: an earlier problem stopped (see SpecValid)"
-    owned = OWNED.get(kind, ())
-    ordered = [first.get(t) or condition(t, None, NOT_CHECKED, message) for t in owned]
+    ordered = [first.get(t) or condition(t, None, Reason.NOT_CHECKED, message) for t in owned]
     ordered += [c for t, c in first.items() if t not in owned]
     del rsp.conditions[:]
     rsp.conditions.extend(ordered)

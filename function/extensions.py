@@ -16,19 +16,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from function import parameters
+from function.conditions import Reason
 from function.mode import Mode
-
-# Reasons of the problems `validate` reports (SpecValid condition reasons).
-EXTENSION_NOT_ALLOWED = "ExtensionNotAllowed"
-EXTENSION_NOT_ON_VERSION = "ExtensionNotOnVersion"
-EXTENSION_NEEDS_PRELOAD = "ExtensionNeedsPreload"
-EXTENSION_REPEATED = "ExtensionRepeated"
-REASONS = {
-    EXTENSION_NOT_ALLOWED: "an extension not in the platform's allow list",
-    EXTENSION_NOT_ON_VERSION: "an extension RDS does not offer on this major version",
-    EXTENSION_NEEDS_PRELOAD: "an extension whose library is missing from shared_preload_libraries",
-    EXTENSION_REPEATED: "an extension listed twice",
-}
 
 FIELD = "spec.config.extensions"
 PRELOAD = "shared_preload_libraries"
@@ -143,7 +132,7 @@ def validate(
         ext = allow.get(name) if isinstance(name, str) else None
         if isinstance(name, str) and name in seen:
             problems.append(
-                (path, EXTENSION_REPEATED, f'{path} "{name}" is listed twice; allowed: once')
+                (path, Reason.EXTENSION_REPEATED, f'{path} "{name}" is listed twice; allowed: once')
             )
             continue
         seen.add(name if isinstance(name, str) else "")
@@ -151,7 +140,7 @@ def validate(
             problems.append(
                 (
                     path,
-                    EXTENSION_NOT_ALLOWED,
+                    Reason.EXTENSION_NOT_ALLOWED,
                     f'{path} "{name}" is not offered; allowed: {", ".join(sorted(allow))}',
                 )
             )
@@ -159,7 +148,7 @@ def validate(
             problems.append(
                 (
                     path,
-                    EXTENSION_NOT_ON_VERSION,
+                    Reason.EXTENSION_NOT_ON_VERSION,
                     f'{path} "{name}" is not available on PostgreSQL {major}; allowed on: '
                     f"{', '.join(ext.majors)}",
                 )
@@ -169,7 +158,7 @@ def validate(
             problems.append(
                 (
                     path,
-                    EXTENSION_NEEDS_PRELOAD,
+                    Reason.EXTENSION_NEEDS_PRELOAD,
                     f'{path} "{name}" needs {parameters.FIELD}.{PRELOAD} to include '
                     f'"{ext.preload}"; allowed: {PRELOAD}: [{", ".join(libraries)}]',
                 )
@@ -207,7 +196,9 @@ def compose_extension(
     # Only the API group and the reference depend on the mode; nothing names the owner here.
     m = Mode(namespaced=namespaced, owner_namespace="", owner_name="", secret_namespace="")
     return {
-        "apiVersion": m.sql_api("postgresql"),
+        "apiVersion": m.sql_api(
+            "postgresql"
+        ),  # extensions are PostgreSQL's (engines.Engine.extensions)
         "kind": "Extension",
         # No external name: the provider identifies an Extension by forProvider.extension.
         "metadata": {},

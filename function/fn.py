@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-from collections.abc import Callable
 
 import grpc
 from crossplane.function import logging, response
@@ -12,22 +11,9 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from pydantic import ValidationError
 
-from function import backup, binding, conditions, inputs, instance, restore
+from function import conditions, inputs, kinds
 from function.cache import BytesLru
-from function.request import Request, load
-
-Handler = Callable[[Request, fnv1.RunFunctionResponse], None]
-
-# Keyed by the claim/namespaced kind; cluster-mode composites carry an "X" prefix.
-ROUTES: dict[str, Handler] = {
-    "PostgresqlInstance": instance.run,
-    "MysqlInstance": instance.run,
-    "MariadbInstance": instance.run,
-    "ServiceBinding": binding.run,
-    "Backup": backup.run,
-    "Restore": restore.run,
-}
-
+from function.request import load
 
 # How long Crossplane may keep an answer in its own response cache (alpha, off by default:
 # `--enable-function-response-cache`), keyed like ours by the request's tag. The function is pure
@@ -78,12 +64,12 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
     rsp = response.to(req, ttl=RESPONSE_TTL)
     fields = req.observed.composite.resource.fields
     kind = fields["kind"].string_value if "kind" in fields else ""
-    handler = ROUTES.get(str(kind).removeprefix("X"))
-    if handler is None:
+    row = kinds.get(str(kind))
+    if row is None:
         response.fatal(
             rsp,
             f'cannot compose kind "{kind}": not served by function-rds; allowed: '
-            + ", ".join(sorted(ROUTES)),
+            + ", ".join(sorted(k.claim for k in kinds.KINDS)),
         )
         return rsp
     try:
@@ -94,7 +80,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         log.info("invalid function input", kind=kind, problems=msg)
         response.fatal(rsp, f"cannot use the function input of this Composition step: {msg}")
         return rsp
-    engine = instance.ENGINE_OF_KIND.get(str(kind).removeprefix("X"))
+    engine = row.engine
     if engine is not None and not cat.version_names(engine):
         # A catalog without this engine's versions refuses every developer: the platform's error.
         response.fatal(
@@ -106,8 +92,8 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         return rsp
     try:
         r = load(req, inp, cat)
-        handler(r, rsp)
-        conditions.complete(rsp, kind.removeprefix("X"))
+        row.handler(r, rsp)
+        conditions.complete(rsp, row.conditions)
     except Exception as exc:  # never let a bug turn into a gRPC error or a deleted resource
         # The type and the place only: an exception's text may carry values from the request.
         tb = exc.__traceback__

@@ -14,7 +14,7 @@ import yaml
 from crossplane.function import resource
 from pydantic import ValidationError
 
-from function import docs, inputs, render, xrds
+from function import docs, inputs, kinds, render, xrds
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_PLATFORM = ROOT / "examples" / "platform.yaml"
@@ -60,7 +60,7 @@ def load_platform(path: Path) -> dict:
 def compositions(platform: dict, namespaced: bool = False) -> dict[str, str]:
     """File name -> text of every kind's Composition for this platform, in one mode."""
     out = {}
-    for kind in xrds.KINDS:
+    for kind in kinds.KINDS:
         name = kind.plural if namespaced else kind.composite_plural
         text = render.dump([xrds.composition(kind, platform, namespaced=namespaced)])
         out[f"{name}.yaml"] = COMPOSITION_HEADER + text
@@ -69,7 +69,7 @@ def compositions(platform: dict, namespaced: bool = False) -> dict[str, str]:
 
 def files() -> dict[Path, str]:
     out = {}
-    for kind in xrds.KINDS:
+    for kind in kinds.KINDS:
         out[ROOT / "xrds" / f"{kind.composite_plural}.yaml"] = HEADER + render.dump(
             [xrds.xrd(kind)]
         )

@@ -23,7 +23,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from function import catalog, extensions, parameters
+from function import catalog, extensions, naming, parameters
 from function.extensions import ExtensionCatalog
 from function.parameters import ParameterCatalog
 
@@ -51,7 +51,6 @@ _TAG_PUNCTUATION = set("_.:/=+-@")
 # The tags the function itself puts on a resource: klutch.io/namespace, name, plan, engine and, on
 # replicas, role (a snapshot carries three). Counted against AWS's 50 before anyone else's.
 OWN_TAGS = 5
-OWN_TAG_PREFIX = "klutch.io/"
 
 
 def whole_numbers(data: Any) -> Any:
@@ -399,10 +398,10 @@ def tag_problems(tags: dict[str, str], limit: int) -> list[str]:
             out.append(
                 f'key "{key}" is not an AWS tag key; allowed: 1..{MAX_TAG_KEY} {_TAG_CHARACTERS}'
             )
-        elif key.lower().startswith("aws:") or key.startswith(OWN_TAG_PREFIX):
+        elif key.lower().startswith("aws:") or key.startswith(naming.OWN_PREFIX):
             out.append(
                 f'key "{key}" is reserved; allowed: keys not starting with "aws:" or '
-                f'"{OWN_TAG_PREFIX}"'
+                f'"{naming.OWN_PREFIX}"'
             )
         if len(value) > MAX_TAG_VALUE or not _tag_text_ok(value):
             out.append(

@@ -15,6 +15,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import (
     catalog,
     conditions,
+    engines,
     extensions,
     inputs,
     naming,
@@ -24,7 +25,7 @@ from function import (
     specs,
     sql,
 )
-from function.conditions import Problem
+from function.conditions import Problem, Reason
 from function.request import Request
 from function.resources import dig
 from function.specs import DEFAULT_DB_NAME, InstanceSpec
@@ -36,11 +37,6 @@ REPLICA_PREFIX = "replica-"
 PARAMETER_GROUP_PREFIX = "parameters-"  # + the family, e.g. parameters-postgres17
 
 MASTER_USERNAME = "dbadmin"
-ENGINE_OF_KIND = {
-    "PostgresqlInstance": "postgresql",
-    "MysqlInstance": "mysql",
-    "MariadbInstance": "mariadb",
-}
 
 
 @dataclass(frozen=True)
@@ -70,10 +66,6 @@ class Settings:
     pending_reboot: tuple[str, ...] = ()
 
 
-def engine_of(kind: str) -> str:
-    return ENGINE_OF_KIND[kind.removeprefix("X")]
-
-
 @dataclass(frozen=True)
 class RestoreFrom:
     """What a Restore asks RDS to restore from: forProvider fields, frozen once created."""
@@ -86,9 +78,6 @@ class RestoreFrom:
     storage_from_snapshot: bool = False
 
 
-RESTORE_SOURCE_ANNOTATION = "klutch.io/restore-source"
-
-
 def identifier_of(r: Request) -> str:
     # A Restore may share its name with an instance in the namespace: its database must not.
     salt = ("Restore",) if r.kind.removeprefix("X") == "Restore" else ()
@@ -96,7 +85,9 @@ def identifier_of(r: Request) -> str:
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
-    engine = engine_of(r.kind)
+    of_kind = engines.of_kind(r.kind)
+    assert of_kind is not None, "fn.py routes only instance kinds here"
+    engine = of_kind.name
     spec, problems = parse_spec(r)
     settings = reconcile(r, rsp, engine, spec, problems)
     resources.set_status(rsp, observed_status(r, engine, settings))
@@ -132,7 +123,7 @@ def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:
     if err is None:
         return spec, []
     return partial, [
-        Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot compose {r.described()}: {m}")
+        Problem(m.split(":", 1)[0], Reason.SPEC_INVALID, f"cannot compose {r.described()}: {m}")
         for m in inputs.describe_errors(err, "spec")
     ]
 
@@ -150,7 +141,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     if plan is None and spec.plan:  # "" stands for a plan that already has a format problem
         refuse(
             "spec.plan",
-            "PlanNotOffered",
+            Reason.PLAN_NOT_OFFERED,
             f'spec.plan "{spec.plan}" is not offered; allowed: {", ".join(cat.plan_names())}',
         )
 
@@ -163,14 +154,14 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
         if plan.maxReplicas == 0 and replicas > 0:
             refuse(
                 "spec.config.compute.replicas.count",
-                "ReplicasNotAllowed",
+                Reason.REPLICAS_NOT_ALLOWED,
                 f'spec.config.compute.replicas.count {replicas}: plan "{plan.name}" has no read '
                 f"replicas; allowed: a cluster-* plan, or remove spec.config.compute.replicas",
             )
         elif replicas > plan.maxReplicas:
             refuse(
                 "spec.config.compute.replicas.count",
-                "ReplicasOutOfRange",
+                Reason.REPLICAS_OUT_OF_RANGE,
                 f'spec.config.compute.replicas.count {replicas} exceeds plan "{plan.name}"; '
                 f"allowed: 0..{plan.maxReplicas}",
             )
@@ -183,7 +174,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     ):
         refuse(
             "spec.config.allocatedStorage",
-            "StorageOutOfRange",
+            Reason.STORAGE_OUT_OF_RANGE,
             f'spec.config.allocatedStorage {storage} is outside plan "{plan.name}"; '
             f"allowed: {plan.storageGiB}..{plan.maxStorageGiB} (GiB)",
         )
@@ -191,14 +182,14 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     if config and config.publiclyAccessible and not inp.safety.allowPublicAccess:
         refuse(
             "spec.config.publiclyAccessible",
-            "PublicAccessRefused",
+            Reason.PUBLIC_ACCESS_REFUSED,
             "spec.config.publiclyAccessible true is not allowed on this platform; "
             "allowed: false (reach the database from inside the cluster's network)",
         )
     if config and config.encryptedStorage is False and not inp.safety.allowUnencrypted:
         refuse(
             "spec.config.encryptedStorage",
-            "UnencryptedRefused",
+            Reason.UNENCRYPTED_REFUSED,
             "spec.config.encryptedStorage false is not allowed on this platform; allowed: true",
         )
 
@@ -216,7 +207,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
             if have is not None and want != have:
                 refuse(
                     field,
-                    "ImmutableFieldChanged",
+                    Reason.IMMUTABLE_FIELD_CHANGED,
                     f'{field} cannot change on an existing database (is "{have}", asked '
                     f'"{want}"); allowed: "{have}", or restore into a new instance',
                 )
@@ -235,13 +226,13 @@ def database_parameters(
     config = spec.config
     asked = (config.parameters or {}) if config else {}
     wanted = list((config.extensions or []) if config else [])
-    major = catalog.major(engine, spec.serviceVersion)
+    major = engines.get(engine).major(spec.serviceVersion)
     normalized, problems = parameters.validate(engine, major, asked, cat.parameters or None)
-    if wanted and engine != "postgresql":
+    if wanted and not engines.get(engine).extensions:
         problems.append(
             (
                 extensions.FIELD,
-                "ExtensionsNotOffered",
+                Reason.EXTENSIONS_NOT_OFFERED,
                 f"{extensions.FIELD} is for PostgreSQL; allowed: none on {engine}",
             )
         )
@@ -263,7 +254,7 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
             out.append(
                 (
                     f"spec.config.tags.{key}",
-                    "TagReserved",
+                    Reason.TAG_RESERVED,
                     f'spec.config.tags key "{key}" is set by the platform (input tags) and is '
                     "never overridden; allowed: another key",
                 )
@@ -275,7 +266,7 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
                 f" ({len(platform)} platform tag(s) and {inputs.OWN_TAGS} of the function count "
                 "against AWS's 50)"
             )
-        reason = "TagReserved" if " is reserved;" in cause else "SpecInvalid"
+        reason = Reason.TAG_RESERVED if " is reserved;" in cause else Reason.SPEC_INVALID
         out.append(("spec.config.tags", reason, f"spec.config.tags {cause}"))
     return out
 
@@ -292,7 +283,7 @@ def validate_version(
         return [
             (
                 field,
-                "VersionNotOffered",
+                Reason.VERSION_NOT_OFFERED,
                 f'spec.serviceVersion "{version}" is not offered for {engine}; '
                 f"allowed: {', '.join(cat.version_names(engine))}",
             )
@@ -303,26 +294,26 @@ def validate_version(
         return [
             (
                 field,
-                "VersionDowngradeRefused",
+                Reason.VERSION_DOWNGRADE_REFUSED,
                 f'spec.serviceVersion "{version}" is lower than the running version '
                 f'"{running}"; allowed: "{running}" or a higher offered version',
             )
         ]
-    old_major = catalog.major(engine, running)
-    if offered is None or old_major == catalog.major(engine, version):
+    major = engines.get(engine).major
+    old_major = major(running)
+    if offered is None or old_major == major(version):
         return []
     if old_major in offered.majorUpgradeFrom:
         return []
     allowed = [
         v
         for v in cat.version_names(engine)
-        if catalog.major(engine, v) == old_major
-        or old_major in cat.versions[engine][v].majorUpgradeFrom
+        if major(v) == old_major or old_major in cat.versions[engine][v].majorUpgradeFrom
     ]
     return [
         (
             field,
-            "MajorUpgradeNotAllowed",
+            Reason.MAJOR_UPGRADE_NOT_ALLOWED,
             f'spec.serviceVersion "{version}": a major upgrade from "{running}" is not '
             f"allowed; allowed: {', '.join(allowed)}",
         )
@@ -377,7 +368,7 @@ def resolve(
     if version and cat.version(engine, version) is None:
         conditions.warn(
             rsp,
-            conditions.VERSION_NO_LONGER_OFFERED,
+            Reason.VERSION_NO_LONGER_OFFERED,
             f'{r.described()}: spec.serviceVersion "{spec.serviceVersion}" is no longer offered '
             f"for {engine}; it keeps running, plan an upgrade to one of: "
             f"{', '.join(cat.version_names(engine))}",
@@ -395,7 +386,7 @@ def resolve(
     if have > storage and (restore is None or asked_storage):
         conditions.warn(
             rsp,
-            conditions.STORAGE_SHRINK_KEPT,
+            Reason.STORAGE_SHRINK_KEPT,
             f"{r.described()}: storage stays at {have} GiB, larger than the {storage} GiB asked "
             f'for by plan "{plan.name}" or spec.config.allocatedStorage; storage never shrinks',
         )
@@ -409,10 +400,10 @@ def resolve(
     tags = {
         **inp.tags,
         **user_tags,
-        "klutch.io/namespace": r.mode.owner_namespace,
-        "klutch.io/name": r.mode.owner_name,
-        "klutch.io/plan": plan.name,
-        "klutch.io/engine": engine,
+        naming.TAG_NAMESPACE: r.mode.owner_namespace,
+        naming.TAG_NAME: r.mode.owner_name,
+        naming.TAG_PLAN: plan.name,
+        naming.TAG_ENGINE: engine,
     }
     settings = Settings(
         engine=engine,
@@ -420,7 +411,7 @@ def resolve(
         version=version,
         major_upgrade=isinstance(running, str)
         and bool(version)
-        and catalog.major(engine, running) != catalog.major(engine, version),
+        and engines.get(engine).major(running) != engines.get(engine).major(version),
         plan=plan,
         storage=storage,
         max_storage=max_storage,
@@ -462,16 +453,19 @@ def compose(
         if primary_available or name in r.observed:
             resources.set_desired(rsp, name, compose_replica(r, s, i), r.observed.ready(name))
     # A ProviderConfig has no Ready condition: it is usable as soon as it exists.
-    resources.set_desired(rsp, SQL_PROVIDER_CONFIG, compose_sql_provider_config(r, s), True)
+    config = sql.compose_provider_config(
+        r.mode, s.engine, s.identifier, s.db_name, r.input.sqlSslMode
+    )
+    resources.set_desired(rsp, SQL_PROVIDER_CONFIG, config, True)
     # The group roles need a reachable server; once they exist they are kept whatever happens.
-    if s.engine == "postgresql" and (
+    if engines.get(s.engine).group_roles and (
         r.observed.ready(PRIMARY) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
         # A restored snapshot keeps its own master user, which AWS reports.
         master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
         groups = sql.compose_groups(
             r.mode,
-            sql_provider_config_name(s.identifier),
+            naming.sql_provider_config(s.identifier),
             s.db_name,
             s.identifier,
             master if isinstance(master, str) and master else MASTER_USERNAME,
@@ -484,7 +478,7 @@ def compose(
         running = dig(r.observed.get(PRIMARY), "status", "atProvider", "backupRetentionPeriod")
         conditions.warn(
             rsp,
-            conditions.BACKUP_RETENTION_HELD,
+            Reason.BACKUP_RETENTION_HELD,
             f"{r.described()}: RDS keeps {int(running)} days of automated backups: AWS Backup's "
             "continuous backup still holds the retention after hourly backups ended, and RDS "
             f"refuses another value until AWS releases it; {s.backup.rds_retention} applies then",
@@ -496,14 +490,14 @@ def compose(
             body = extensions.compose_extension(
                 name,
                 database=s.db_name,
-                provider_config_name=sql_provider_config_name(s.identifier),
+                provider_config_name=naming.sql_provider_config(s.identifier),
                 namespaced=r.mode.namespaced,
             )
             resources.set_desired(rsp, key, body, r.observed.ready(key))
 
 
 def parameter_group_resource(engine: str, version: str) -> str:
-    return PARAMETER_GROUP_PREFIX + parameters.family(engine, version).replace(".", "-")
+    return PARAMETER_GROUP_PREFIX + engines.get(engine).family(version).replace(".", "-")
 
 
 def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings) -> None:
@@ -533,12 +527,12 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
     for name in r.observed:
         if name.startswith(PARAMETER_GROUP_PREFIX) and name != current:
             old = r.observed[name]
-            if dig(old, "metadata", "annotations", resources.EXTERNAL_NAME) in in_use:
+            if dig(old, "metadata", "annotations", naming.EXTERNAL_NAME) in in_use:
                 resources.keep(rsp, name, old)
     if s.pending_reboot:
         conditions.warn(
             rsp,
-            conditions.PARAMETERS_PENDING_REBOOT,
+            Reason.PARAMETERS_PENDING_REBOOT,
             f"{r.described()}: {', '.join(s.pending_reboot)} change(s) at the next reboot of the "
             "instance (static parameters; the platform reboots in the maintenance window)",
         )
@@ -561,7 +555,7 @@ def pending_reboot(r: Request, s: Settings) -> list[str]:
         p["name"]: p
         for p in parameters.group_parameters(
             s.engine,
-            catalog.major(s.engine, s.version),
+            engines.get(s.engine).major(s.version),
             s.parameters,
             allow_plaintext=r.input.safety.allowPlaintext,
             cat=r.catalog.parameters or None,
@@ -575,20 +569,12 @@ def pending_reboot(r: Request, s: Settings) -> list[str]:
     )
 
 
-def master_password_secret(identifier: str) -> str:
-    return f"{identifier}-master"
-
-
-def connection_secret(identifier: str) -> str:
-    return f"{identifier}-conn"
-
-
 def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None) -> dict:
     inp, m = r.input, r.mode
     fp: dict = {
         "region": s.region,
         "identifier": s.identifier,
-        "engine": catalog.RDS_ENGINE[s.engine],
+        "engine": engines.get(s.engine).rds,
         "instanceClass": s.plan.instanceClass,
         "allocatedStorage": s.storage,
         "maxAllocatedStorage": s.max_storage,
@@ -599,7 +585,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         "dbName": s.db_name,
         "username": MASTER_USERNAME,
         "autoGeneratePassword": True,
-        "passwordSecretRef": m.secret_ref(master_password_secret(s.identifier), "password"),
+        "passwordSecretRef": m.secret_ref(naming.master_password_secret(s.identifier), "password"),
         "copyTagsToSnapshot": True,
         "autoMinorVersionUpgrade": False,
         "allowMajorVersionUpgrade": s.major_upgrade,
@@ -641,7 +627,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         for key in ("dbName", "storageEncrypted", "kmsKeyId", "username"):
             fp.pop(key, None)
         fp.update(restore.params)
-        metadata.setdefault("annotations", {})[RESTORE_SOURCE_ANNOTATION] = json.dumps(
+        metadata.setdefault("annotations", {})[naming.ANNOTATION_RESTORE_SOURCE] = json.dumps(
             restore.source, sort_keys=True
         )
     return {
@@ -653,7 +639,7 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
             **spec,
             "managementPolicies": list(resources.MANAGEMENT_POLICIES),
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
-            "writeConnectionSecretToRef": m.secret_ref(connection_secret(s.identifier)),
+            "writeConnectionSecretToRef": m.secret_ref(naming.connection_secret(s.identifier)),
         },
     }
 
@@ -698,7 +684,7 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         # RDS refuses a final snapshot of a read replica; its data lives on in the primary.
         "skipFinalSnapshot": True,
         "deletionProtection": False,
-        "tags": {**s.tags, "klutch.io/role": "replica"},
+        "tags": {**s.tags, naming.TAG_ROLE: "replica"},
     }
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
@@ -716,44 +702,6 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
             "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
         },
     }
-
-
-def sql_provider_config_name(identifier: str) -> str:
-    return identifier
-
-
-def compose_sql_provider_config(r: Request, s: Settings) -> dict:
-    m = r.mode
-    secret = {"name": connection_secret(s.identifier)}
-    if not m.namespaced:
-        secret["namespace"] = m.secret_namespace
-    credentials: dict = {
-        "connectionSecretRef": secret,
-        # The RDS secret's `endpoint` is host:port; the SQL provider needs the bare host.
-        "secretKeyMapping": {"endpoint": "address"},
-    }
-    spec: dict = {"credentials": credentials}
-    if s.engine == "postgresql":
-        credentials["source"] = "PostgreSQLConnectionSecret"
-        spec["sslMode"] = r.input.sqlSslMode
-        spec["defaultDatabase"] = s.db_name
-    else:
-        credentials["source"] = "MySQLConnectionSecret"
-        spec["tls"] = _MYSQL_TLS[r.input.sqlSslMode]
-    metadata: dict = {"name": sql_provider_config_name(s.identifier)}
-    return {
-        "apiVersion": m.sql_api(s.engine),
-        "kind": "ProviderConfig",
-        "metadata": metadata,
-        "spec": spec,
-    }
-
-
-# RDS certificates do not chain to public roots, so "require" means encrypted without verifying.
-_MYSQL_TLS = {
-    "disable": "preferred",
-    "require": "skip-verify",
-}
 
 
 def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
@@ -781,7 +729,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "version": at.get("engineVersionActual")
         or fp.get("engineVersion")
         or (s.version if s else None),
-        "plan": s.plan.name if s else tags.get("klutch.io/plan"),
+        "plan": s.plan.name if s else tags.get(naming.TAG_PLAN),
         "instanceClass": at.get("instanceClass")
         or (s.plan.instanceClass if s else fp.get("instanceClass")),
         "allocatedStorage": _int_or_none(at.get("allocatedStorage"))
@@ -791,7 +739,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         else (s.multi_az if s else fp.get("multiAz")),
         "replicas": s.replicas if s else (replicas if observed is not None else None),
         "replicaEndpoints": _replica_endpoints(r),
-        "sqlProviderConfig": sql_provider_config_name(identifier) if identifier else None,
+        "sqlProviderConfig": naming.sql_provider_config(identifier) if identifier else None,
         "parameterGroup": at.get("parameterGroupName")
         or fp.get("parameterGroupName")
         or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
@@ -820,7 +768,7 @@ def _replica_endpoints(r: Request) -> list[str] | None:
 
 def _restored_dbname(observed: dict | None) -> str | None:
     """A restored instance has no dbName (the snapshot's database): its Restore recorded it."""
-    recorded = dig(observed, "metadata", "annotations", RESTORE_SOURCE_ANNOTATION)
+    recorded = dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE)
     if not isinstance(recorded, str):
         return None
     try:

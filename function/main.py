@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from crossplane.function import cli as sdkcli
 
-from function import fn, generate, render, xrds
+from function import fn, generate, kinds, render
 
 
 @click.group(invoke_without_command=True)
@@ -126,7 +126,7 @@ def compositions_cmd(platform_file: Path, namespaced: bool, output: Path) -> Non
     except OSError as err:
         click.echo(f"function-rds: error: {output}: cannot write: {err.strerror}", err=True)
         sys.exit(1)
-    click.echo(f"wrote {len(xrds.KINDS)} Compositions to {output}")
+    click.echo(f"wrote {len(kinds.KINDS)} Compositions to {output}")
 
 
 if __name__ == "__main__":

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-CLAIM_NAME = "crossplane.io/claim-name"
-CLAIM_NAMESPACE = "crossplane.io/claim-namespace"
-
-_SQL_GROUP = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
+from function import engines, naming
 
 
 @dataclass(frozen=True)
@@ -28,7 +25,8 @@ class Mode:
         return f"{group}.aws.{'m.' if self.namespaced else ''}upbound.io/{version}"
 
     def sql_api(self, engine: str) -> str:
-        return f"{_SQL_GROUP[engine]}.sql.{'m.' if self.namespaced else ''}crossplane.io/v1alpha1"
+        group = engines.get(engine).sql_group
+        return f"{group}.sql.{'m.' if self.namespaced else ''}crossplane.io/v1alpha1"
 
     def secret_ref(self, name: str, key: str | None = None) -> dict:
         ref: dict = {"name": name}
@@ -66,7 +64,7 @@ def detect(composite: dict, platform_secret_namespace: str) -> Mode:
     labels = meta.get("labels") or {}
     return Mode(
         False,
-        labels.get(CLAIM_NAMESPACE, ""),
-        labels.get(CLAIM_NAME, name),
+        labels.get(naming.CLAIM_NAMESPACE, ""),
+        labels.get(naming.CLAIM_NAME, name),
         platform_secret_namespace,
     )

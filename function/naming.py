@@ -1,9 +1,36 @@
-"""Deterministic names: RDS identifiers, Kubernetes names and snapshot identifiers."""
+"""Names: our API, the annotation, label and tag keys we and Crossplane use, and the deterministic
+names of what the function creates (RDS identifiers, Secrets, snapshots)."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+
+# The API developers use (the XRDs' group and version).
+GROUP = "rds.aws.anynines.com"
+VERSION = "v1"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# Crossplane's keys.
+EXTERNAL_NAME = "crossplane.io/external-name"
+CLAIM_NAME = "crossplane.io/claim-name"
+CLAIM_NAMESPACE = "crossplane.io/claim-namespace"
+COMPOSITE = "crossplane.io/composite"
+COMPOSITION_RESOURCE_NAME = "crossplane.io/composition-resource-name"
+
+# Ours: tags on AWS resources and annotations and labels on composed resources. Tags and
+# annotations read back later say what a resource was made for, whatever the spec says now.
+OWN_PREFIX = "klutch.io/"
+TAG_NAMESPACE = "klutch.io/namespace"
+TAG_NAME = "klutch.io/name"
+TAG_PLAN = "klutch.io/plan"
+TAG_ENGINE = "klutch.io/engine"
+TAG_ROLE = "klutch.io/role"
+TAG_BACKUP = "klutch.io/backup"
+TAG_INSTANCE = "klutch.io/instance"
+ANNOTATION_INSTANCE = "klutch.io/instance"
+ANNOTATION_RESTORE_SOURCE = "klutch.io/restore-source"
+LABEL_BINDING = "klutch.io/binding"
 
 RDS_ID_MAX = 63  # DB instance identifier limit
 _HASH = 6
@@ -45,3 +72,18 @@ def replica_identifier(identifier: str, index: int) -> str:
 def final_snapshot_identifier(identifier: str, uid: str) -> str:
     """Unique per composite: a database re-created under the same name gets a new final snapshot."""
     return f"{identifier}-final-{digest(uid, length=8)}"
+
+
+def master_password_secret(identifier: str) -> str:
+    """The Secret the AWS provider writes the instance's generated master password into."""
+    return f"{identifier}-master"
+
+
+def connection_secret(identifier: str) -> str:
+    """The Secret the AWS provider publishes the instance's connection details in."""
+    return f"{identifier}-conn"
+
+
+def sql_provider_config(identifier: str) -> str:
+    """The SQL provider's ProviderConfig of an instance (bindings find it in its status)."""
+    return identifier

@@ -20,28 +20,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from function import catalog, resources
+from function import engines, naming, resources
+from function.conditions import Reason
 from function.mode import Mode
-
-# Reasons of the problems `validate` reports (SpecValid condition reasons).
-PARAMETER_NOT_ALLOWED = "ParameterNotAllowed"
-PARAMETER_VALUE_INVALID = "ParameterValueInvalid"
-PARAMETER_RESERVED = "ParameterReserved"
-REASONS = {
-    PARAMETER_NOT_ALLOWED: "a parameter the platform's catalog does not offer for this version",
-    PARAMETER_VALUE_INVALID: "a parameter value of the wrong type, unit, range or choice",
-    PARAMETER_RESERVED: "a parameter only the platform sets (TLS enforcement)",
-}
 
 FIELD = "spec.config.parameters"
 
-# The parameter that makes the server refuse plaintext connections, per engine. Always set by
-# compose_parameter_group (unless the platform allows plaintext), never by developers.
-TLS_PARAMETER = {
-    "postgresql": "rds.force_ssl",
-    "mysql": "require_secure_transport",
-    "mariadb": "require_secure_transport",
-}
+# The parameters that make the server refuse plaintext connections (engines.Engine.tls_parameter):
+# always set by compose_parameter_group (unless the platform allows plaintext), never by developers.
+TLS_PARAMETERS = frozenset(e.tls_parameter for e in engines.ENGINES.values())
 
 APPLY_IMMEDIATE = "immediate"
 APPLY_PENDING_REBOOT = "pending-reboot"
@@ -195,7 +182,7 @@ def merge(given: ParameterCatalog | None = None) -> Catalog:
     """The built-in catalog with the platform's entries over it (or only those: mode replace)."""
     given = given or ParameterCatalog()
     out: Catalog = {}
-    for engine in catalog.RDS_ENGINE:
+    for engine in engines.ENGINES:
         base = {} if given.mode == "replace" else DEFAULT_PARAMETERS[engine]
         entries = {n: ParameterSpec.model_validate(p) for n, p in base.items()}
         entries.update(getattr(given, engine))
@@ -212,15 +199,10 @@ def offered(engine: str, major: str, cat: Catalog | None = None) -> dict[str, Pa
     return {n: p for n, p in entries.items() if not p.majors or major in p.majors}
 
 
-def family(engine: str, version: str) -> str:
-    """The parameter group family: postgres17, mysql8.4, mysql8.0, mariadb11.4, mariadb10.6."""
-    return catalog.RDS_ENGINE[engine] + catalog.major(engine, version)
-
-
 def group_name(identifier: str, engine: str, version: str) -> str:
     """One group per instance and family: a major upgrade moves to a new group, and the old one
     can be removed once the instance has left it. Letters, digits and single hyphens (RDS)."""
-    return f"{identifier}-{family(engine, version).replace('.', '-')}"
+    return f"{identifier}-{engines.get(engine).family(version).replace('.', '-')}"
 
 
 def _plain(value: Decimal) -> str:
@@ -361,11 +343,11 @@ def validate(
         value = params[name]
         field = f"{FIELD}.{name}"
         head = f"{field} {_shown(value)}"
-        if name in TLS_PARAMETER.values():
+        if name in TLS_PARAMETERS:
             problems.append(
                 (
                     field,
-                    PARAMETER_RESERVED,
+                    Reason.PARAMETER_RESERVED,
                     f"{field} is set by the platform (connections must use TLS); "
                     f"allowed: leave it out",
                 )
@@ -377,7 +359,7 @@ def validate(
             problems.append(
                 (
                     field,
-                    PARAMETER_NOT_ALLOWED,
+                    Reason.PARAMETER_NOT_ALLOWED,
                     f"{field} is not offered for {engine} {major}; allowed: {names}",
                 )
             )
@@ -386,7 +368,7 @@ def validate(
             normalized[name] = normalize(spec, value)
         except _InvalidError as err:
             problems.append(
-                (field, PARAMETER_VALUE_INVALID, f"{head} {err}; allowed: {allowed(spec)}")
+                (field, Reason.PARAMETER_VALUE_INVALID, f"{head} {err}; allowed: {allowed(spec)}")
             )
     return normalized, problems
 
@@ -422,11 +404,17 @@ def group_parameters(
     out = [
         {"name": n, "value": v, "applyMethod": apply_method(entries.get(n))}
         for n, v in normalized.items()
-        if n not in TLS_PARAMETER.values()
+        if n not in TLS_PARAMETERS
     ]
     if not allow_plaintext:
         # Dynamic on RDS for every engine: enforced without a reboot.
-        out.append({"name": TLS_PARAMETER[engine], "value": "1", "applyMethod": APPLY_IMMEDIATE})
+        out.append(
+            {
+                "name": engines.get(engine).tls_parameter,
+                "value": "1",
+                "applyMethod": APPLY_IMMEDIATE,
+            }
+        )
     return sorted(out, key=lambda p: p["name"])
 
 
@@ -449,14 +437,14 @@ def compose_parameter_group(
     left out: the function owns the whole parameter list, and the provider copying parameters set
     elsewhere into the spec would keep them forever.
     """
-    grp = family(engine, version)
+    grp = engines.get(engine).family(version)
     fp: dict = {
         "region": region,
         "family": grp,
         "description": f"function-rds {grp} parameters of {name}",
         "parameter": group_parameters(
             engine,
-            catalog.major(engine, version),
+            engines.get(engine).major(version),
             normalized,
             allow_plaintext=allow_plaintext,
             cat=cat,
@@ -467,7 +455,7 @@ def compose_parameter_group(
         "apiVersion": Mode(namespaced, "", "", "").api("rds", "v1beta1"),
         "kind": "ParameterGroup",
         # The group's name is its external name (upjet: NameAsIdentifier).
-        "metadata": {"annotations": {"crossplane.io/external-name": name}},
+        "metadata": {"annotations": {naming.EXTERNAL_NAME: name}},
         "spec": {
             "forProvider": fp,
             "managementPolicies": list(resources.MANAGEMENT_POLICIES),
@@ -486,7 +474,7 @@ def readme_table(cat: Catalog | None = None) -> str:
             what = f"a string matching `{spec.pattern}`" if spec.type == "string" else allowed(spec)
             rows.setdefault((name, what, reboot), []).append(engine)
     lines = ["| Parameter | Engines | Allowed | Applied |", "|---|---|---|---|"]
-    for (name, what, reboot), engines in sorted(rows.items()):
+    for (name, what, reboot), names in sorted(rows.items()):
         shown = what.replace("|", "\\|")
-        lines.append(f"| `{name}` | {', '.join(engines)} | {shown} | {reboot} |")
+        lines.append(f"| `{name}` | {', '.join(names)} | {shown} | {reboot} |")
     return "\n".join(lines)

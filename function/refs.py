@@ -8,28 +8,13 @@ from dataclasses import dataclass
 from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import mode
-from function.conditions import Problem
+from function import engines, naming
+from function.conditions import Problem, Reason
 from function.request import Request
 from function.resources import dig, is_ready
 
 API_VERSION = "rds.aws.anynines.com/v1"
-INSTANCE_KINDS = {
-    "postgresql": "PostgresqlInstance",
-    "mysql": "MysqlInstance",
-    "mariadb": "MariadbInstance",
-}
 RESTORE = "Restore"
-ENGINE_OF_KIND = {v: k for k, v in INSTANCE_KINDS.items()}
-
-# Reasons of the InstanceReady condition.
-PENDING = "InstanceResolving"
-NOT_FOUND = "InstanceNotFound"
-NOT_READY = "InstanceNotReady"
-MISMATCH = "InstanceTypeMismatch"
-AMBIGUOUS = "InstanceAmbiguous"
-# Reasons that only wait: nothing to change in the spec.
-WAITING = {PENDING, NOT_FOUND, NOT_READY}
 
 
 @dataclass(frozen=True)
@@ -74,6 +59,12 @@ class Target:
     problem: Problem | None = None
 
 
+def _engine(kind: str, body: dict) -> str:
+    """An instance kind's engine; a Restore's is the one its status reports."""
+    e = engines.of_kind(kind)
+    return e.name if e else dig(body, "status", "engine") or ""
+
+
 def _requirement(kind: str) -> str:
     return f"instance-ref-{kind.lower()}"
 
@@ -89,7 +80,7 @@ def resolve(
 ) -> Target:
     """The instance or Restore `name` names: of `kind` if given, of `engine` if given."""
     # All kinds, also when the type is given, so that a wrong type is reported as a mismatch.
-    kinds = [*sorted(INSTANCE_KINDS.values()), RESTORE]
+    kinds = [*sorted(e.kind for e in engines.ENGINES.values()), RESTORE]
     m = r.mode
     for k in kinds:
         if m.namespaced:
@@ -107,16 +98,18 @@ def resolve(
                 _requirement(k),
                 API_VERSION,
                 f"X{k}",
-                match_labels={mode.CLAIM_NAME: name, mode.CLAIM_NAMESPACE: m.owner_namespace},
+                match_labels={naming.CLAIM_NAME: name, naming.CLAIM_NAMESPACE: m.owner_namespace},
             )
     where = f'in namespace "{m.owner_namespace}"'
     kind_field = field.removesuffix("instanceRef") + "instanceKind"
     prefix = f"cannot use {r.described()}"
     fetched = {k: r.required(_requirement(k)) for k in kinds}
     if any(v is None for v in fetched.values()):
-        return Target(problem=Problem(field, PENDING, f'looking up "{name}" {where}'))
+        return Target(
+            problem=Problem(field, Reason.INSTANCE_RESOLVING, f'looking up "{name}" {where}')
+        )
     found = [
-        Instance(body, k, name, ENGINE_OF_KIND.get(k) or dig(body, "status", "engine") or "")
+        Instance(body, k, name, _engine(k, body))
         for k, items in fetched.items()
         for body in items or []
         if kind is None or k == kind
@@ -126,7 +119,7 @@ def resolve(
         return Target(
             problem=Problem(
                 field,
-                NOT_FOUND,
+                Reason.INSTANCE_NOT_FOUND,
                 f'{prefix}: {field} "{name}": no {" or ".join(wanted)} of that name '
                 f"{where}; allowed: the name of one of those in this namespace (waiting for it)",
             )
@@ -138,7 +131,7 @@ def resolve(
             return Target(
                 problem=Problem(
                     "spec.serviceInstanceType",
-                    MISMATCH,
+                    Reason.INSTANCE_TYPE_MISMATCH,
                     f'{prefix}: spec.serviceInstanceType "{engine}" does not match '
                     f'{inst.described}, which is {inst.engine}; allowed: "{inst.engine}" or unset',
                 )
@@ -148,7 +141,7 @@ def resolve(
         return Target(
             problem=Problem(
                 kind_field,
-                AMBIGUOUS,
+                Reason.INSTANCE_AMBIGUOUS,
                 f'{prefix}: {field} "{name}" names a '
                 f"{' and a '.join(i.kind for i in found)} {where}; allowed: set {kind_field} "
                 f"to one of {', '.join(i.kind for i in found)}",
@@ -159,7 +152,7 @@ def resolve(
         return Target(
             problem=Problem(
                 field,
-                NOT_READY,
+                Reason.INSTANCE_NOT_READY,
                 f"{prefix}: {inst.described} is not ready yet (waiting for it to be available)",
             )
         )

@@ -29,7 +29,6 @@ from function import naming
 
 RUNTIME = "render.crossplane.io/runtime"
 RUNTIME_TARGET = "render.crossplane.io/runtime-development-target"
-RESOURCE_NAME = "crossplane.io/composition-resource-name"
 TRANSITION_TIME = "2024-01-01T00:00:00Z"
 MAX_ITERATIONS = 5
 OWN_FUNCTION = "function-rds"
@@ -160,8 +159,8 @@ def claim_to_composite(claim: dict, composite_kind: str) -> dict:
             # Crossplane adds a random suffix; a hash keeps render deterministic.
             "name": f"{name}-{naming.digest(namespace, name, length=5)}",
             "labels": {
-                "crossplane.io/claim-name": name,
-                "crossplane.io/claim-namespace": namespace,
+                naming.CLAIM_NAME: name,
+                naming.CLAIM_NAMESPACE: namespace,
             },
         },
         "spec": spec,
@@ -323,7 +322,7 @@ def render(opts: Options) -> list[dict]:
     observed = {}
     for doc in load_docs(opts.observed):
         annotations = (doc.get("metadata") or {}).get("annotations") or {}
-        observed[annotations.get(RESOURCE_NAME, "")] = doc
+        observed[annotations.get(naming.COMPOSITION_RESOURCE_NAME, "")] = doc
     pool = [d for p in opts.required for d in load_docs(p)]
     override = None
     if opts.input is not None:
@@ -439,7 +438,7 @@ def _output(
     out_xr.setdefault("status", {})["conditions"] = merged
 
     labels = meta.get("labels") or {}
-    prefix = labels.get("crossplane.io/composite") or meta.get("name")
+    prefix = labels.get(naming.COMPOSITE) or meta.get("name")
     docs = [out_xr]
     for name in sorted(desired.resources):
         body = resource.struct_to_dict(desired.resources[name].resource)
@@ -452,11 +451,11 @@ def _output(
             m["generateName"] = f"{prefix}-"
         if meta.get("namespace"):
             m["namespace"] = meta["namespace"]
-        m["annotations"] = {**(m.get("annotations") or {}), RESOURCE_NAME: name}
-        new_labels = {**(m.get("labels") or {}), "crossplane.io/composite": prefix}
-        if "crossplane.io/claim-name" in labels and "crossplane.io/claim-namespace" in labels:
-            new_labels["crossplane.io/claim-name"] = labels["crossplane.io/claim-name"]
-            new_labels["crossplane.io/claim-namespace"] = labels["crossplane.io/claim-namespace"]
+        m["annotations"] = {**(m.get("annotations") or {}), naming.COMPOSITION_RESOURCE_NAME: name}
+        new_labels = {**(m.get("labels") or {}), naming.COMPOSITE: prefix}
+        if naming.CLAIM_NAME in labels and naming.CLAIM_NAMESPACE in labels:
+            new_labels[naming.CLAIM_NAME] = labels[naming.CLAIM_NAME]
+            new_labels[naming.CLAIM_NAMESPACE] = labels[naming.CLAIM_NAMESPACE]
         m["labels"] = new_labels
         m["ownerReferences"] = [
             {

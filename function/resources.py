@@ -7,15 +7,13 @@ from typing import Any
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import structs
+from function import naming, structs
 
 # Annotations and labels the function composes: its own prefix, and the external-name on the
 # kinds it names itself (the AWS snapshot and vault names, the SQL role and user names). On every
 # other kind the external-name is the provider's (upjet rewrites an rds Instance's to the DBI
 # resource id): Crossplane applies composed resources with forced ownership, so re-sending it, or
 # crossplane.io/external-create-*, would fight the provider.
-OWN_PREFIX = "klutch.io/"
-EXTERNAL_NAME = "crossplane.io/external-name"
 # Management policies of every AWS resource the function composes. Without LateInitialize the
 # provider never copies what AWS reports (iops, storageThroughput, parameterGroupName, a group's
 # parameters, ...) into forProvider: a late-initialized `iops: 3000` makes AWS refuse gp3 storage
@@ -128,12 +126,14 @@ def own_metadata(body: dict) -> dict:
     provider wrote (uid, managedFields, ownerReferences, crossplane.io/* labels, ...)."""
     meta = body.get("metadata") or {}
     own = {k: meta[k] for k in ("name", "namespace") if k in meta}
-    labels = {k: v for k, v in (meta.get("labels") or {}).items() if k.startswith(OWN_PREFIX)}
+    labels = {
+        k: v for k, v in (meta.get("labels") or {}).items() if k.startswith(naming.OWN_PREFIX)
+    }
     annotations = {
         k: v
         for k, v in (meta.get("annotations") or {}).items()
-        if k.startswith(OWN_PREFIX)
-        or (k == EXTERNAL_NAME and body.get("kind") in NAMED_BY_FUNCTION)
+        if k.startswith(naming.OWN_PREFIX)
+        or (k == naming.EXTERNAL_NAME and body.get("kind") in NAMED_BY_FUNCTION)
     }
     if body.get("kind") == "Instance":
         # The provider's own name, exactly as the composing path sends it (see below).
@@ -159,7 +159,7 @@ def provider_external_name(observed: dict | None) -> dict:
     """
     at = dig(observed, "status", "atProvider", default={}) or {}
     rid = at.get("id") or at.get("resourceId")
-    return {"annotations": {EXTERNAL_NAME: rid}} if isinstance(rid, str) and rid else {}
+    return {"annotations": {naming.EXTERNAL_NAME: rid}} if isinstance(rid, str) and rid else {}
 
 
 def set_status(rsp: fnv1.RunFunctionResponse, status: dict) -> None:

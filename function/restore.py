@@ -14,16 +14,13 @@ from datetime import UTC, datetime, timedelta
 from crossplane.function import response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import catalog, conditions, inputs, instance, mode, refs, resources, specs
-from function.conditions import Problem
+from function import conditions, engines, inputs, instance, naming, refs, resources, specs
+from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
 from function.specs import Database, InstanceConfig, InstanceSpec, RestoreSpec
 
-SOURCE_READY = conditions.SOURCE_READY
-RESOLVING = "RestoreSourceResolving"
 BACKUP_REQUIREMENT = "backup-ref"
-RDS_TO_ENGINE = {v: k for k, v in catalog.RDS_ENGINE.items()}
 
 
 @dataclass
@@ -48,7 +45,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     spec, err, partial = specs.parse(RestoreSpec, r.spec)
     if err is not None:
         problems = [
-            Problem(m.split(":", 1)[0], "SpecInvalid", f"cannot restore {r.described()}: {m}")
+            Problem(m.split(":", 1)[0], Reason.SPEC_INVALID, f"cannot restore {r.described()}: {m}")
             for m in inputs.describe_errors(err, "spec")
         ]
         # The rest of the spec is checked too, so that every problem shows at once.
@@ -64,7 +61,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         if source_changed(spec, source.status):
             conditions.warn(
                 rsp,
-                "RestoreParametersFrozen",
+                Reason.RESTORE_PARAMETERS_FROZEN,
                 f"{r.described()}: the new instance exists; its source stays "
                 f"{json.dumps(source.status, sort_keys=True)} whatever the spec says now",
             )
@@ -72,17 +69,17 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         found = resolve_source(r, rsp, spec)
         if isinstance(found, Problem):
             rsp.conditions.append(
-                conditions.condition(SOURCE_READY, False, found.reason, found.message)
+                conditions.condition(Type.SOURCE_READY, False, found.reason, found.message)
             )
-            if found.reason in WAITING:
-                if found.reason != RESOLVING:
+            if found.reason in conditions.WAITING:
+                if found.reason != Reason.RESTORE_SOURCE_RESOLVING:
                     conditions.warn(rsp, found.reason, found.message)
                 # The rest of the spec (plan, version, storage) is checked against the source.
                 rsp.conditions.append(
                     conditions.condition(
-                        conditions.SPEC_VALID,
+                        Type.SPEC_VALID,
                         None,
-                        "SourcePending",
+                        Reason.SOURCE_PENDING,
                         "the rest of the spec is checked once the source is known",
                     )
                 )
@@ -92,7 +89,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         source = found
     refusal = refused(observed) if observed is not None and not accepted(observed) else None
     if refusal is None:
-        rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+        rsp.conditions.append(
+            conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
+        )
     else:
         # Nothing exists in AWS yet: the developer may change the spec (a later restoreTime, more
         # storage), and the next create uses it. Only an accepted restore is frozen.
@@ -101,15 +100,17 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             f"{refusal}; fix the spec (for example spec.pointInTime.restoreTime) and the restore "
             "is tried again"
         )
-        rsp.conditions.append(conditions.condition(SOURCE_READY, False, RESTORE_REFUSED, message))
-        conditions.warn(rsp, RESTORE_REFUSED, message)
+        rsp.conditions.append(
+            conditions.condition(Type.SOURCE_READY, False, Reason.RESTORE_REFUSED, message)
+        )
+        conditions.warn(rsp, Reason.RESTORE_REFUSED, message)
 
     problems = []
     if spec.serviceInstanceType and spec.serviceInstanceType != source.engine:
         problems.append(
             Problem(
                 "spec.serviceInstanceType",
-                "InstanceTypeMismatch",
+                Reason.INSTANCE_TYPE_MISMATCH,
                 f"cannot restore {r.described()}: spec.serviceInstanceType "
                 f'"{spec.serviceInstanceType}" does not match the source, which is '
                 f'{source.engine}; allowed: "{source.engine}" or unset',
@@ -124,7 +125,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         problems.append(
             Problem(
                 "spec.config.database.name",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f"cannot restore {r.described()}: spec.config.database.name is required: "
                 f"{where} does not tell the name of the database inside the snapshot, and RDS "
                 "restores the snapshot's database whatever name is asked for; allowed: the name "
@@ -136,7 +137,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         problems.append(
             Problem(
                 "spec.config.encryptedStorage",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f"cannot restore {r.described()}: spec.config.encryptedStorage false: a restore "
                 "keeps the encryption of its source; allowed: true or unset",
             )
@@ -145,7 +146,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         problems.append(
             Problem(
                 "spec.config.database.name",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f'cannot restore {r.described()}: spec.config.database.name "{asked}" differs '
                 f'from the source\'s database "{source.dbname}"; '
                 f'allowed: "{source.dbname}" or unset',
@@ -156,7 +157,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         problems.append(
             Problem(
                 "spec.plan",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f"cannot restore {r.described()}: spec.plan is required when the source does not "
                 f"tell its plan; allowed: {', '.join(r.catalog.plan_names())}",
             )
@@ -192,7 +193,9 @@ def _stop(
     conditions.report_problems(rsp, problems)
     resources.keep_observed(rsp, r.observed)
     if created is not None:
-        rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
+        rsp.conditions.append(
+            conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
+        )
         status = instance.observed_status(r, created.engine, None)
         status["source"] = created.status
         resources.set_status(rsp, status)
@@ -206,7 +209,7 @@ def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
         out.append(
             Problem(
                 "spec",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f"{prefix}: exactly one source is needed, got "
                 f"{', '.join(f'spec.{g}' for g in given) if given else 'none'}; allowed: one of "
                 "spec.backupRef, spec.backupArn, spec.pointInTime",
@@ -217,7 +220,7 @@ def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
         out.append(
             Problem(
                 "spec.pointInTime",
-                "RestoreSourceInvalid",
+                Reason.RESTORE_SOURCE_INVALID,
                 f"{prefix}: spec.pointInTime needs exactly one of restoreTime and "
                 "useLatestRestorableTime: true",
             )
@@ -228,21 +231,12 @@ def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
                 out.append(
                     Problem(
                         f"spec.{field_name}",
-                        "RestoreSourceInvalid",
+                        Reason.RESTORE_SOURCE_INVALID,
                         f"{prefix}: spec.{field_name} is required with spec.backupArn (a snapshot "
                         "ARN does not tell it)",
                     )
                 )
     return out
-
-
-WAITING = {
-    RESOLVING,
-    "BackupNotFound",
-    "BackupNotAvailable",
-    *refs.WAITING,
-    "SourceNotRestorableYet",
-}
 
 
 def _region(r: Request, spec: RestoreSpec) -> str:
@@ -278,16 +272,18 @@ def _from_backup(
             BACKUP_REQUIREMENT,
             refs.API_VERSION,
             "XBackup",
-            match_labels={mode.CLAIM_NAME: name, mode.CLAIM_NAMESPACE: m.owner_namespace},
+            match_labels={naming.CLAIM_NAME: name, naming.CLAIM_NAMESPACE: m.owner_namespace},
         )
     prefix = f"cannot restore {r.described()}"
     items = r.required(BACKUP_REQUIREMENT)
     if items is None:
-        return Problem("spec.backupRef", RESOLVING, f'looking up Backup "{name}"')
+        return Problem(
+            "spec.backupRef", Reason.RESTORE_SOURCE_RESOLVING, f'looking up Backup "{name}"'
+        )
     if not items:
         return Problem(
             "spec.backupRef",
-            "BackupNotFound",
+            Reason.BACKUP_NOT_FOUND,
             f'{prefix}: spec.backupRef "{name}": no Backup of that name in namespace '
             f'"{m.owner_namespace}"; allowed: the name of a Backup in this namespace '
             "(waiting for it)",
@@ -296,7 +292,7 @@ def _from_backup(
     if st.get("phase") != "available" or not st.get("snapshotIdentifier"):
         return Problem(
             "spec.backupRef",
-            "BackupNotAvailable",
+            Reason.BACKUP_NOT_AVAILABLE,
             f'{prefix}: Backup "{name}" is not available yet (snapshot state '
             f'"{st.get("phase") or "unknown"}"); waiting for it',
         )
@@ -304,7 +300,7 @@ def _from_backup(
     if st.get("region") and st["region"] != region:
         return Problem(
             "spec.backupRef",
-            "RestoreRegionMismatch",
+            Reason.RESTORE_REGION_MISMATCH,
             f'{prefix}: Backup "{name}" is in region "{st["region"]}", the new instance would '
             f'be in "{region}"; allowed: set spec.config.region to "{st["region"]}"',
         )
@@ -326,7 +322,7 @@ def _from_arn(r: Request, spec: RestoreSpec, arn: str) -> Source | Problem:
     if region != want:
         return Problem(
             "spec.backupArn",
-            "RestoreRegionMismatch",
+            Reason.RESTORE_REGION_MISMATCH,
             f'cannot restore {r.described()}: spec.backupArn is a snapshot in region "{region}", '
             f'the new instance would be in "{want}"; allowed: an ARN of region "{want}", or set '
             f'spec.config.region to "{region}"',
@@ -372,7 +368,7 @@ def _from_point_in_time(
     if schedule == "none" or (schedule is not None and not retention):
         return Problem(
             "spec.pointInTime.instanceRef",
-            "PointInTimeUnavailable",
+            Reason.POINT_IN_TIME_UNAVAILABLE,
             f'{prefix}: {src.described} has no scheduled backups (spec.backup.schedule "none"), '
             "so it has no point-in-time history; allowed: restore from a Backup, or enable "
             "scheduled backups on the source first",
@@ -381,14 +377,14 @@ def _from_point_in_time(
     if not identifier or not latest_text:
         return Problem(
             "spec.pointInTime.instanceRef",
-            "SourceNotRestorableYet",
+            Reason.SOURCE_NOT_RESTORABLE_YET,
             f"{prefix}: {src.described} has no restorable time yet (waiting for RDS to report it)",
         )
     region = _region(r, spec)
     if src.status("region") and src.status("region") != region:
         return Problem(
             "spec.config.region",
-            "RestoreRegionMismatch",
+            Reason.RESTORE_REGION_MISMATCH,
             f'{prefix}: {src.described} is in region "{src.status("region")}"; point-in-time '
             f'restores stay in the source\'s region; allowed: "{src.status("region")}"',
         )
@@ -402,14 +398,14 @@ def _from_point_in_time(
         if when > latest:
             return Problem(
                 "spec.pointInTime.restoreTime",
-                "RestoreWindowInvalid",
+                Reason.RESTORE_WINDOW_INVALID,
                 f'{prefix}: spec.pointInTime.restoreTime "{pit.restoreTime}" is after the latest '
                 f"restorable time of {src.described}; {window}",
             )
         if when < earliest:
             return Problem(
                 "spec.pointInTime.restoreTime",
-                "RestoreWindowInvalid",
+                Reason.RESTORE_WINDOW_INVALID,
                 f'{prefix}: spec.pointInTime.restoreTime "{pit.restoreTime}" is before the '
                 f"{retention}-day retention window of {src.described}; {window}",
             )
@@ -426,9 +422,6 @@ def _from_point_in_time(
         params={"restoreToPointInTime": params},
         status=status,
     )
-
-
-RESTORE_REFUSED = "RestoreRefused"
 
 
 def accepted(observed: dict) -> bool:
@@ -454,20 +447,25 @@ def frozen(observed: dict) -> Source:
     """The source exactly as it was asked for when the new instance was created."""
     fp = dig(observed, "spec", "forProvider", default={}) or {}
     recorded = json.loads(
-        dig(observed, "metadata", "annotations", instance.RESTORE_SOURCE_ANNOTATION, default="{}")
+        dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE, default="{}")
     )
     dbname = recorded.pop("dbname", None)
     params = {k: fp[k] for k in ("snapshotIdentifier", "restoreToPointInTime") if k in fp}
     tags = fp.get("tags") or {}
     return Source(
-        engine=tags.get("klutch.io/engine") or RDS_TO_ENGINE.get(fp.get("engine", ""), ""),
+        engine=tags.get(naming.TAG_ENGINE) or _engine_name(fp.get("engine")),
         version=fp.get("engineVersion") or "",
-        plan=tags.get("klutch.io/plan"),
+        plan=tags.get(naming.TAG_PLAN),
         dbname=dbname,
         storage=0,
         params=params,
         status=recorded,
     )
+
+
+def _engine_name(rds_engine: object) -> str:
+    found = engines.of_rds(rds_engine) if isinstance(rds_engine, str) else None
+    return found.name if found else ""
 
 
 def source_changed(spec: RestoreSpec, recorded: dict) -> bool:

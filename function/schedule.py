@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import inputs, naming, resources
+from function.conditions import Reason
 from function.resources import dig
 from function.specs import BackupSpec
 
@@ -56,7 +57,7 @@ def validate(
         out.append(
             (
                 "spec.backup.schedule",
-                "HourlyBackupUnavailable",
+                Reason.HOURLY_BACKUP_UNAVAILABLE,
                 'spec.backup.schedule "hourly" needs AWS Backup, which this platform has not '
                 "set up (no backup.hourly.iamRoleArn in the function input); allowed: daily, none",
             )
@@ -65,7 +66,7 @@ def validate(
         out.append(
             (
                 "spec.backup.schedule",
-                "ReplicasNeedBackups",
+                Reason.REPLICAS_NEED_BACKUPS,
                 f'spec.backup.schedule "none" with {replicas} read replica(s): RDS needs automated '
                 "backups on a replicated instance; allowed: daily, hourly, or no replicas",
             )
@@ -74,7 +75,7 @@ def validate(
         out.append(
             (
                 "spec.backup.window",
-                "BackupWindowInvalid",
+                Reason.BACKUP_WINDOW_INVALID,
                 f'spec.backup.window "{s.window}" is shorter than 30 minutes; allowed: a UTC '
                 'window of at least 30 minutes such as "03:00-04:00"',
             )
@@ -109,7 +110,7 @@ def compose(
             {
                 "apiVersion": m.api("backup", "v1beta1"),
                 "kind": "Vault",
-                "metadata": {"annotations": {"crossplane.io/external-name": vault}},
+                "metadata": {"annotations": {naming.EXTERNAL_NAME: vault}},
                 # Recovery points outlive the instance: never delete the vault with it.
                 "spec": {
                     "forProvider": {"region": region, "tags": tags},

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from function import naming
+from function import engines, naming
 
 if TYPE_CHECKING:
     from function.mode import Mode
@@ -38,6 +38,42 @@ GROUP_RESOURCES = (
 )
 
 
+def compose_provider_config(
+    m: Mode, engine: str, identifier: str, db_name: str, ssl_mode: str
+) -> dict:
+    """The instance's ProviderConfig: the SQL provider connects as the master user, with the
+    connection details the AWS provider published."""
+    secret = {"name": naming.connection_secret(identifier)}
+    if not m.namespaced:
+        secret["namespace"] = m.secret_namespace
+    e = engines.get(engine)
+    credentials: dict = {
+        "source": e.sql_credentials,
+        "connectionSecretRef": secret,
+        # The RDS secret's `endpoint` is host:port; the SQL provider needs the bare host.
+        "secretKeyMapping": {"endpoint": "address"},
+    }
+    spec: dict = {"credentials": credentials}
+    if e.sql_group == "postgresql":
+        spec["sslMode"] = ssl_mode
+        spec["defaultDatabase"] = db_name
+    else:
+        spec["tls"] = _MYSQL_TLS[ssl_mode]
+    return {
+        "apiVersion": m.sql_api(engine),
+        "kind": "ProviderConfig",
+        "metadata": {"name": naming.sql_provider_config(identifier)},
+        "spec": spec,
+    }
+
+
+# RDS certificates do not chain to public roots, so "require" means encrypted without verifying.
+_MYSQL_TLS = {
+    "disable": "preferred",
+    "require": "skip-verify",
+}
+
+
 def group_for(role: str) -> str:
     return RO_GROUP if role == "readOnly" else RW_GROUP
 
@@ -58,7 +94,7 @@ def _mr(m: Mode, engine: str, kind: str, external: str | None, fp: dict, pc: str
         "spec": {"forProvider": fp, "providerConfigRef": m.sql_provider_config_ref(pc), **spec},
     }
     if external:
-        body["metadata"]["annotations"] = {"crossplane.io/external-name": external}
+        body["metadata"]["annotations"] = {naming.EXTERNAL_NAME: external}
     return body
 
 
@@ -133,7 +169,7 @@ def compose_groups(
 def compose_user(
     m: Mode, engine: str, provider_config: str, user: str, role: str, connection_secret: str
 ) -> dict:
-    if engine == "postgresql":
+    if engines.get(engine).group_roles:
         fp = {
             "privileges": {
                 "login": True,
@@ -147,14 +183,12 @@ def compose_user(
             },
             "configurationParameters": [{"name": "role", "value": group_for(role)}],
         }
-        kind = "Role"
     else:
         fp = {}
-        kind = "User"
     return _mr(
         m,
         engine,
-        kind,
+        engines.get(engine).user_kind,
         user,
         fp,
         provider_config,
@@ -168,7 +202,7 @@ MYSQL_PRIVILEGES = {"readWrite": ["ALL"], "readOnly": ["SELECT", "SHOW VIEW"]}
 def compose_grant(
     m: Mode, engine: str, provider_config: str, user: str, role: str, db: str
 ) -> dict:
-    if engine == "postgresql":
+    if engines.get(engine).group_roles:
         fp = {"role": user, "memberOf": group_for(role)}
     else:
         fp = {"user": user, "database": db, "privileges": MYSQL_PRIVILEGES[role]}

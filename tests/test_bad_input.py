@@ -275,7 +275,7 @@ def test_bad_spec_is_every_problem_named_and_nothing_composed(stub, row: Row):
     got = [(r.reason, r.message) for r in rsp.results]
     assert got == [(reason, prefix + m) for reason, m in row.want]
     assert all(r.severity == fnv1.SEVERITY_WARNING for r in rsp.results)
-    assert all(reason in fnconditions.REASONS for reason, _ in row.want)
+    assert all(reason in fnconditions.REFUSALS for reason, _ in row.want)
     cond = conditions(rsp)["SpecValid"]
     assert cond.status == fnv1.STATUS_CONDITION_FALSE
     assert cond.message == "; ".join(m for _, m in got)

@@ -8,8 +8,7 @@ import jsonschema
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import conditions as fnconditions
-from function import xrds
+from function import kinds, xrds
 from tests import crds
 from tests import test_backup_restore as tbr
 from tests import test_binding as tb
@@ -21,7 +20,7 @@ def run(stub, xr, observed=None, inp=None, required=None, connection=None):
     return stub.RunFunction(request(xr, observed, inp, required, connection), timeout=10)
 
 
-def _spec_schema(kind: xrds.Kind, namespaced: bool) -> dict:
+def _spec_schema(kind: kinds.Kind, namespaced: bool) -> dict:
     xrd = xrds.xrd(kind, namespaced)
     return xrd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 
@@ -58,7 +57,7 @@ SEQUENCES = [
 @pytest.mark.parametrize("case", SEQUENCES, ids=[c[0] for c in SEQUENCES])
 def test_cel_admits_every_return_to_the_running_state(case, namespaced):
     name, claim, specs = case
-    schema = _spec_schema(next(k for k in xrds.KINDS if k.claim == claim), namespaced)
+    schema = _spec_schema(next(k for k in kinds.KINDS if k.claim == claim), namespaced)
     old = None
     for new in specs:
         assert crds.cel_failures(schema, new, old, path="spec") == [], f"{name}: {old} -> {new}"
@@ -287,21 +286,15 @@ def test_every_answer_carries_every_owned_condition_once(stub, case):
     rsp = answer(stub)
     assert not [r for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL], name
     types = [c.type for c in rsp.conditions]
-    assert sorted(types) == sorted(fnconditions.OWNED[kind]), f"{name}: {types}"
+    assert sorted(types) == sorted(kinds.get(kind).conditions), f"{name}: {types}"
     got = {c.type: (c.status, c.reason) for c in rsp.conditions}
     assert got == want, name
     assert all(c.target == fnv1.TARGET_COMPOSITE_AND_CLAIM for c in rsp.conditions)
     # The status is applied as sent: a refused value of another type must not be echoed into it.
-    xrd = xrds.xrd(next(k for k in xrds.KINDS if k.claim == kind))
+    xrd = xrds.xrd(next(k for k in kinds.KINDS if k.claim == kind))
     schema = xrd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["status"]
     problems = [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(status(rsp))]
     assert problems == [], name
-
-
-def test_owned_table_covers_every_routed_kind():
-    from function import fn
-
-    assert sorted(fnconditions.OWNED) == sorted(fn.ROUTES)
 
 
 # --- item 12: status is whole on every path, and tells what runs ------------------------------
@@ -443,7 +436,7 @@ def test_an_ambiguous_instance_ref_says_how_to_choose_and_the_choice_resolves(st
 
 def test_instance_kind_is_in_every_referring_schema():
     for claim, path in (("ServiceBinding", []), ("Backup", []), ("Restore", ["pointInTime"])):
-        schema = _spec_schema(next(k for k in xrds.KINDS if k.claim == claim), False)
+        schema = _spec_schema(next(k for k in kinds.KINDS if k.claim == claim), False)
         for step in path:
             schema = schema["properties"][step]
         assert schema["properties"]["instanceKind"]["enum"] == [

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from function import generate, xrds
+from function import generate, kinds, xrds
 from tests import crds
 from tests.helpers import EXAMPLE_INPUT, ROOT, load_yaml
 
@@ -68,7 +68,7 @@ def _structural_problems(node, path="") -> list[str]:
     return out
 
 
-@pytest.mark.parametrize("kind", xrds.KINDS, ids=lambda k: k.claim)
+@pytest.mark.parametrize("kind", kinds.KINDS, ids=lambda k: k.claim)
 def test_xrd_schema_is_structural(kind):
     schema = xrds.xrd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert _structural_problems(schema) == []
@@ -78,7 +78,7 @@ def test_input_crd_schema_is_structural():
     assert _structural_problems(xrds.input_crd()["spec"]["versions"][0]["schema"]) == []
 
 
-SPEC_SCHEMA = xrds.xrd(xrds.KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+SPEC_SCHEMA = xrds.xrd(kinds.KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
 
 
 def _spec(**kw) -> dict:
@@ -134,7 +134,7 @@ def test_xrd_cel_rules(case):
 
 
 def _kind_spec_schema(claim: str) -> dict:
-    kind = next(k for k in xrds.KINDS if k.claim == claim)
+    kind = next(k for k in kinds.KINDS if k.claim == claim)
     return xrds.xrd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 
 

@@ -313,7 +313,7 @@ INVALID = [
 @pytest.mark.parametrize("case", INVALID, ids=[c.reason for c in INVALID])
 def test_invalid_spec_is_reported_and_composes_nothing(stub, case: Invalid):
     rsp = run(stub, composite(KIND_OF_ENGINE[case.engine], case.spec), inp=case.inp)
-    assert case.want_reason in fnconditions.REASONS, f"{case.reason}: reason not documented"
+    assert case.want_reason in fnconditions.REFUSALS, f"{case.reason}: reason not documented"
     cond = conditions(rsp)["SpecValid"]
     assert cond.status == fnv1.STATUS_CONDITION_FALSE, case.reason
     assert cond.reason == case.want_reason, case.reason
@@ -685,12 +685,12 @@ def test_a_bug_becomes_a_fatal_result_without_its_text(monkeypatch, capsys):
 
     from crossplane.function import logging as fnlog
 
-    from function import fn
+    from function import fn, instance
 
-    def broken(r, rsp):
+    def broken(r):
         raise ValueError("password=hunter2-in-an-exception")
 
-    monkeypatch.setitem(fn.ROUTES, "PostgresqlInstance", broken)
+    monkeypatch.setattr(instance, "parse_spec", broken)
     fnlog.configure(fnlog.Level.INFO)
     req = request(composite("PostgresqlInstance", _spec()))
     rsp = asyncio.new_event_loop().run_until_complete(fn.FunctionRunner().RunFunction(req))

@@ -89,7 +89,7 @@ def test_bad_parameters_and_extensions_are_refused_before_anything_is_composed(s
         "ParameterReserved",
         "ParameterValueInvalid",
     ], [r.message for r in rsp.results]
-    assert all(reason in fnconditions.REASONS for reason in reasons)
+    assert all(reason in fnconditions.REFUSALS for reason in reasons)
     valid = conditions(rsp)["SpecValid"]
     assert valid.status == fnv1.STATUS_CONDITION_FALSE
     for r in rsp.results:

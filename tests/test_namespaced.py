@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import xrds
+from function import kinds, xrds
 from tests import crds
 from tests.helpers import (
     ROOT,
@@ -123,7 +123,7 @@ def test_binding_backup_and_restore_find_the_instance_by_name(stub):
 def test_namespaced_xrds_and_compositions_validate():
     xrd_files = sorted((ROOT / "xrds" / "namespaced").glob("*.yaml"))
     comp_files = sorted((ROOT / "compositions" / "namespaced").glob("*.yaml"))
-    assert len(xrd_files) == len(comp_files) == len(xrds.KINDS)
+    assert len(xrd_files) == len(comp_files) == len(kinds.KINDS)
     for path in xrd_files:
         (doc,) = load_yaml(path)
         crds.validate(doc)

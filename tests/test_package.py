@@ -12,7 +12,7 @@ import sys
 import pytest
 import yaml
 
-from function import conditions, generate, inputs, xrds
+from function import conditions, generate, inputs, kinds, xrds
 from tests import crds
 from tests.helpers import EXAMPLE_INPUT, ROOT, load_yaml
 
@@ -20,7 +20,7 @@ FUNCTION_META = ROOT / "package" / "crossplane.yaml"
 CONFIGURATION_META = ROOT / "package-configuration" / "crossplane.yaml"
 
 
-@pytest.mark.parametrize("kind", xrds.KINDS, ids=lambda k: k.claim)
+@pytest.mark.parametrize("kind", kinds.KINDS, ids=lambda k: k.claim)
 def test_cluster_compositions_write_claim_secrets_to_the_platform_namespace(kind):
     platform = {**EXAMPLE_INPUT, "secretNamespace": "platform-secrets"}
     cluster = xrds.composition(kind, platform)
@@ -37,7 +37,7 @@ def test_shipped_cluster_compositions_name_the_secret_namespace():
 
 def test_the_platform_input_default_secret_namespace_is_used_when_unset():
     platform = {k: v for k, v in EXAMPLE_INPUT.items() if k != "secretNamespace"}
-    spec = xrds.composition(xrds.KINDS[0], platform)["spec"]
+    spec = xrds.composition(kinds.KINDS[0], platform)["spec"]
     assert spec["writeConnectionSecretsToNamespace"] == "crossplane-system"
 
 
@@ -124,7 +124,7 @@ def test_configuration_package_holds_every_namespaced_xrd_and_composition():
     apis = ROOT / "package-configuration" / "apis"
     for folder in ("xrds", "compositions"):
         shipped = sorted(p.name for p in (apis / folder).glob("*.yaml"))
-        assert shipped == sorted(f"{k.plural}.yaml" for k in xrds.KINDS)
+        assert shipped == sorted(f"{k.plural}.yaml" for k in kinds.KINDS)
         for name in shipped:
             source = ROOT / folder / "namespaced" / name
             assert (apis / folder / name).read_text() == source.read_text()
@@ -198,7 +198,7 @@ def test_compositions_command_says_a_missing_file_is_missing(tmp_path):
 
 def test_docs_cover_every_kind_field_input_field_and_reason():
     api = (ROOT / "docs" / "api.md").read_text()
-    for kind in xrds.KINDS:
+    for kind in kinds.KINDS:
         assert f"## {kind.claim}\n" in api
     assert "| `spec.config.allocatedStorage` | integer |" in api
     page = (ROOT / "docs" / "input.md").read_text()
@@ -206,7 +206,7 @@ def test_docs_cover_every_kind_field_input_field_and_reason():
         if field not in ("apiVersion", "kind", "metadata"):
             assert f"| `.{field}` |" in page, field
     reasons = (ROOT / "docs" / "conditions.md").read_text()
-    for reason in conditions.REASONS:
+    for reason in conditions.Reason:
         assert f"| `{reason}` |" in reasons, reason
 
 

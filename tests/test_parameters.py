@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from function import catalog, extensions, openapi, parameters
+from function import engines, extensions, openapi, parameters
 from function.parameters import ParameterCatalog, ParameterSpec
 from tests import aws_parameters, crds
 
@@ -235,7 +235,7 @@ def test_all_problems_are_reported_at_once_with_fields_and_reasons():
     ],
 )
 def test_family_and_group_name(engine, version, family, group):
-    assert parameters.family(engine, version) == family
+    assert engines.get(engine).family(version) == family
     assert parameters.group_name("orders", engine, version) == group
 
 
@@ -292,8 +292,8 @@ def test_parameter_group_body(namespaced, engine, version, tls):
         "spec": {
             "forProvider": {
                 "region": "eu-central-1",
-                "family": parameters.family(engine, version),
-                "description": f"function-rds {parameters.family(engine, version)} "
+                "family": engines.get(engine).family(version),
+                "description": f"function-rds {engines.get(engine).family(version)} "
                 "parameters of orders-x",
                 "parameter": sorted(
                     [
@@ -455,7 +455,9 @@ def test_extension_body(namespaced):
 
 
 def _group(engine: str, version: str, given: dict, cat=None) -> dict:
-    normalized, problems = parameters.validate(engine, catalog.major(engine, version), given, cat)
+    normalized, problems = parameters.validate(
+        engine, engines.get(engine).major(version), given, cat
+    )
     assert problems == []
     return parameters.compose_parameter_group(
         engine,
@@ -487,7 +489,7 @@ def test_parameter_group_is_created_on_moto_and_attached(rds, engine, version):
     aws_parameters.run(rds, calls)
     name = parameters.group_name("orders-x", engine, version)
     (group,) = rds.describe_db_parameter_groups(DBParameterGroupName=name)["DBParameterGroups"]
-    assert group["DBParameterGroupFamily"] == parameters.family(engine, version)
+    assert group["DBParameterGroupFamily"] == engines.get(engine).family(version)
     have = {
         p["ParameterName"]: (p["ParameterValue"], p["ApplyMethod"])
         for p in rds.describe_db_parameters(DBParameterGroupName=name)["Parameters"]
@@ -496,11 +498,11 @@ def test_parameter_group_is_created_on_moto_and_attached(rds, engine, version):
         p["name"]: (p["value"], p["applyMethod"]) for p in body["spec"]["forProvider"]["parameter"]
     }
     assert have == want
-    assert have[parameters.TLS_PARAMETER[engine]] == ("1", "immediate")
+    assert have[engines.get(engine).tls_parameter] == ("1", "immediate")
     db = rds.create_db_instance(
         DBInstanceIdentifier="orders-x",
         DBInstanceClass="db.t4g.micro",
-        Engine=catalog.RDS_ENGINE[engine],
+        Engine=engines.get(engine).rds,
         EngineVersion=version,
         AllocatedStorage=20,
         MasterUsername="dbadmin",

@@ -15,7 +15,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from function import naming, schedule, xrds
+from function import kinds, naming, schedule, xrds
 from tests import aws, aws_parameters, crds
 from tests.helpers import (
     EXAMPLE_INPUT,
@@ -582,7 +582,7 @@ def test_replicas_wait_for_an_available_primary_and_report_their_endpoints(stub)
         "replica-1.x.rds.amazonaws.com",
         "replica-2.x.rds.amazonaws.com",
     ]
-    schema = xrds.xrd(xrds.KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema = xrds.xrd(kinds.KINDS[0])["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
     assert schema["properties"]["status"]["properties"]["replicaEndpoints"]["items"] == {
         "type": "string"
     }

@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MANAGER_COMPOSED = "apiextensions.crossplane.io/composed"
 MANAGER_STATUS = "apiextensions.crossplane.io/composite"
 MANAGER_CLAIM = "apiextensions.crossplane.io/claim"
-RESOURCE_NAME = render.RESOURCE_NAME
+RESOURCE_NAME = naming.COMPOSITION_RESOURCE_NAME
 COMPOSITE_LABEL = "crossplane.io/composite"
 # claim/syncer_ssa.go: these stay on the claim, never reach the composite.
 CLAIM_ONLY = ("writeConnectionSecretToRef", "compositeDeletePolicy", "resourceRef")
