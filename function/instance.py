@@ -6,8 +6,8 @@ Pipeline: parse spec -> validate against catalog, platform and what exists -> re
 
 from __future__ import annotations
 
-import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
@@ -59,7 +59,7 @@ class Settings:
     backup: schedule.Schedule
     tags: dict[str, str]
     # Normalized parameter values (parameters.validate) and the extensions to create; an empty
-    # version (a restore from a snapshot ARN decides it) composes no parameter group.
+    # version (left to AWS until it reports one) composes no parameter group.
     parameters: dict[str, str]
     extensions: tuple[str, ...]
     # Static parameters this answer changes: RDS applies them at the next reboot.
@@ -67,21 +67,20 @@ class Settings:
 
 
 @dataclass(frozen=True)
-class RestoreFrom:
-    """What a Restore asks RDS to restore from: forProvider fields, frozen once created."""
+class Origin:
+    """What a new database starts from besides its spec: by default an empty database. A kind
+    that creates databases from existing data (restore.py) describes its data here."""
 
-    params: dict  # snapshotIdentifier, or restoreToPointInTime
-    source: dict  # the Restore's status.source, kept on the instance as an annotation
-    min_storage: int = 0  # a restore needs at least the source's storage
-    # A snapshot ARN does not tell its size: unless the developer gives one, RDS restores the
-    # snapshot's own size, which the function reads back once the instance exists.
-    storage_from_snapshot: bool = False
+    identifier: str
+    # GiB the data needs: None for an empty database; 0 when only AWS knows (it creates the
+    # volume at the data's own size unless the spec asks for one).
+    data_storage: int | None = None
+    # Adds to the primary's body what the data decides (fields, annotations).
+    finish: Callable[[dict], None] | None = None
 
 
-def identifier_of(r: Request) -> str:
-    # A Restore may share its name with an instance in the namespace: its database must not.
-    salt = ("Restore",) if r.kind.removeprefix("X") == "Restore" else ()
-    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name, *salt)
+def empty(r: Request) -> Origin:
+    return Origin(naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name))
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
@@ -89,7 +88,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     assert of_kind is not None, "fn.py routes only instance kinds here"
     engine = of_kind.name
     spec, problems = parse_spec(r)
-    settings = reconcile(r, rsp, engine, spec, problems)
+    settings = reconcile(r, rsp, engine, spec, problems, empty(r))
     resources.set_status(rsp, observed_status(r, engine, settings))
 
 
@@ -99,7 +98,7 @@ def reconcile(
     engine: str,
     spec: InstanceSpec | None,
     problems: list[Problem],
-    restore: RestoreFrom | None = None,
+    origin: Origin,
 ) -> Settings | None:
     """Validate, then compose the instance; on any problem keep what exists and return None."""
     observed = r.observed.get(PRIMARY)
@@ -111,9 +110,9 @@ def reconcile(
         resources.keep_observed(rsp, r.observed)
         return None
     assert spec is not None
-    settings = resolve(spec, engine, r, observed, rsp, restore)
+    settings = resolve(spec, engine, r, observed, rsp, origin)
     conditions.report_valid(rsp)
-    compose(r, rsp, settings, restore)
+    compose(r, rsp, settings, origin)
     return settings
 
 
@@ -275,7 +274,7 @@ def validate_version(
     version: str, engine: str, cat: catalog.Catalog, running: object
 ) -> list[tuple[str, str, str]]:
     """(field, reason, cause) for a version that is not offered, lower, or a forbidden major."""
-    if not version:  # a restore from an ARN: the snapshot decides
+    if not version:  # left to AWS (data that tells its own version)
         return []
     field = "spec.serviceVersion"
     offered = cat.version(engine, version)
@@ -354,13 +353,13 @@ def resolve(
     r: Request,
     observed: dict | None,
     rsp: fnv1.RunFunctionResponse,
-    restore: RestoreFrom | None = None,
+    origin: Origin,
 ) -> Settings:
     cat, inp, config = r.catalog, r.input, spec.config
     plan = cat.plan(spec.plan)
     assert plan is not None
-    # A restore from a snapshot ARN asks no version: once AWS reports the one it restored, the
-    # instance is composed with it (and so gets its family's parameter group, TLS enforced).
+    # A spec may leave the version to AWS (data that tells its own version): once AWS reports it,
+    # the instance is composed with it (and so gets its family's parameter group, TLS enforced).
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
@@ -375,15 +374,15 @@ def resolve(
         )
 
     asked_storage = config.allocatedStorage if config else None
-    storage = max(asked_storage or plan.storageGiB, _restore_storage(restore))
+    storage = max(asked_storage or plan.storageGiB, origin.data_storage or 0)
     # Never shrink: RDS cannot, and autoscaling may have grown the volume beyond the spec.
     have = max(
         _number(dig(observed, "status", "atProvider", "allocatedStorage")),
         _number(dig(observed, "spec", "forProvider", "allocatedStorage")),
     )
-    # A restored instance has its snapshot's size: only a smaller size the developer asked for
-    # is worth a warning, not the plan's default.
-    if have > storage and (restore is None or asked_storage):
+    # An instance made from existing data has that data's size: only a smaller size the
+    # developer asked for is worth a warning, not the plan's default.
+    if have > storage and (origin.data_storage is None or asked_storage):
         conditions.warn(
             rsp,
             Reason.STORAGE_SHRINK_KEPT,
@@ -391,8 +390,8 @@ def resolve(
             f'for by plan "{plan.name}" or spec.config.allocatedStorage; storage never shrinks',
         )
     storage = max(storage, have)
-    if restore and restore.storage_from_snapshot and not asked_storage and not have:
-        storage = 0  # not known before AWS restored the snapshot: RDS takes the snapshot's size
+    if origin.data_storage == 0 and not asked_storage and not have:
+        storage = 0  # only AWS knows the data's size before it created the volume: RDS decides
     # RDS wants the autoscaling ceiling at least 10% above the allocated size.
     max_storage = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
 
@@ -407,7 +406,7 @@ def resolve(
     }
     settings = Settings(
         engine=engine,
-        identifier=identifier_of(r),
+        identifier=origin.identifier,
         version=version,
         major_upgrade=isinstance(running, str)
         and bool(version)
@@ -429,18 +428,14 @@ def resolve(
     return replace(settings, pending_reboot=tuple(pending_reboot(r, settings)))
 
 
-def _restore_storage(restore: RestoreFrom | None) -> int:
-    return restore.min_storage if restore else 0
-
-
 def _number(value: object) -> int:
     return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def compose(
-    r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, restore: RestoreFrom | None = None
-) -> None:
-    body = compose_instance(r, s, restore)
+def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Origin) -> None:
+    body = compose_instance(r, s)
+    if origin.finish is not None:
+        origin.finish(body)
     resources.set_desired(rsp, PRIMARY, body, ready=r.observed.ready(PRIMARY))
     # CreateDBInstanceReadReplica fails until the primary is available: compose replicas once
     # AWS reports it so (Ready stays True while it is modifying or backing up, so Ready is not
@@ -461,7 +456,7 @@ def compose(
     if engines.get(s.engine).group_roles and (
         r.observed.ready(PRIMARY) or any(n in r.observed for n in sql.GROUP_RESOURCES)
     ):
-        # A restored snapshot keeps its own master user, which AWS reports.
+        # Existing data (a snapshot) keeps its own master user, which AWS reports.
         master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
         groups = sql.compose_groups(
             r.mode,
@@ -472,7 +467,8 @@ def compose(
         )
         for name, body in groups.items():
             resources.set_desired(rsp, name, body, r.observed.ready(name))
-    schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
+    arn = dig(r.observed.get(PRIMARY), "status", "atProvider", "arn")
+    schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags, arn)
     compose_parameter_groups(r, rsp, s)
     if s.backup.schedule != "hourly" and retention_held(r, s):
         running = dig(r.observed.get(PRIMARY), "status", "atProvider", "backupRetentionPeriod")
@@ -504,7 +500,7 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
     """The instance's parameter group of its family, and a group of another family as long as an
     instance still uses it: after a major upgrade the old group goes once RDS has moved."""
     if not s.version:
-        return  # a restore from a snapshot ARN before its version is known uses RDS's default
+        return  # before AWS reports a version left to it, RDS's default group serves
     current = parameter_group_resource(s.engine, s.version)
     body = parameters.compose_parameter_group(
         s.engine,
@@ -569,7 +565,7 @@ def pending_reboot(r: Request, s: Settings) -> list[str]:
     )
 
 
-def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None) -> dict:
+def compose_instance(r: Request, s: Settings) -> dict:
     inp, m = r.input, r.mode
     fp: dict = {
         "region": s.region,
@@ -620,16 +616,6 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
     metadata = resources.provider_external_name(r.observed.get(PRIMARY))
-    if restore is not None:
-        # The database, its encryption, key and master user come from the source: RDS ignores
-        # DBName on a restore, and these are ForceNew fields, so composing other values would be
-        # a permanent replace diff that blocks every later update.
-        for key in ("dbName", "storageEncrypted", "kmsKeyId", "username"):
-            fp.pop(key, None)
-        fp.update(restore.params)
-        metadata.setdefault("annotations", {})[naming.ANNOTATION_RESTORE_SOURCE] = json.dumps(
-            restore.source, sort_keys=True
-        )
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
@@ -721,7 +707,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
         "phase": at.get("status"),
         "endpoint": at.get("address"),
         "port": _int_or_none(at.get("port")),
-        "dbname": fp.get("dbName") or _restored_dbname(observed) or (s.db_name if s else None),
+        "dbname": fp.get("dbName") or (s.db_name if s else None),
         "identifier": identifier,
         "region": fp.get("region") or (s.region if s else None),
         "arn": at.get("arn"),
@@ -764,18 +750,6 @@ def _replica_endpoints(r: Request) -> list[str] | None:
         if isinstance(address, str) and address
     ]
     return [address for _, address in sorted(found)] or None
-
-
-def _restored_dbname(observed: dict | None) -> str | None:
-    """A restored instance has no dbName (the snapshot's database): its Restore recorded it."""
-    recorded = dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE)
-    if not isinstance(recorded, str):
-        return None
-    try:
-        dbname = json.loads(recorded).get("dbname")
-    except (ValueError, AttributeError):
-        return None
-    return dbname if isinstance(dbname, str) else None
 
 
 def _running_schedule(r: Request, observed: dict | None) -> schedule.Schedule | None:

@@ -8,6 +8,7 @@ source -> compose the new instance like any instance, with its restore parameter
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -169,18 +170,57 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         config=config.model_copy(update={"database": Database(name=dbname) if dbname else None}),
         backup=spec.backup,
     )
-    restore = instance.RestoreFrom(
-        params=source.params,
-        source={**source.status, "dbname": dbname},
-        min_storage=source.storage,
-        storage_from_snapshot=source.storage_from_snapshot,
+    origin = instance.Origin(
+        identifier(r),
+        # A snapshot ARN does not tell its size: unless the developer gives one, RDS restores the
+        # snapshot's own size, which the function reads back once the instance exists.
+        data_storage=0 if source.storage_from_snapshot else source.storage,
+        finish=restore_fields(source.params, {**source.status, "dbname": dbname}),
     )
     settings = instance.reconcile(
-        r, rsp, source.engine, inst_spec if not problems else None, problems, restore
+        r, rsp, source.engine, inst_spec if not problems else None, problems, origin
     )
-    status = instance.observed_status(r, source.engine, settings)
-    status["source"] = source.status
-    resources.set_status(rsp, status)
+    resources.set_status(rsp, _status(r, source.engine, settings, source.status, dbname))
+
+
+def _status(
+    r: Request,
+    engine: str,
+    settings: instance.Settings | None,
+    source: dict,
+    dbname: str | None,
+) -> dict:
+    status = instance.observed_status(r, engine, settings)
+    # The snapshot's database: the new instance composes no dbName, the source tells it.
+    status["dbname"] = status["dbname"] or dbname
+    status["source"] = source
+    return status
+
+
+def identifier(r: Request) -> str:
+    # A Restore may share its name with an instance in the namespace: its database must not.
+    return naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name, "Restore")
+
+
+# The database, its encryption, key and master user come from the snapshot: RDS ignores DBName on
+# a restore, and these are ForceNew fields, so composing other values would be a permanent
+# replace diff that blocks every later update.
+FROM_SNAPSHOT = ("dbName", "storageEncrypted", "kmsKeyId", "username")
+
+
+def restore_fields(params: dict, recorded: dict) -> Callable[[dict], None]:
+    """What a restore adds to the new instance's body: the source's parameters instead of what
+    the snapshot decides, and the source as asked for (frozen once AWS accepted it)."""
+
+    def finish(body: dict) -> None:
+        fp = body["spec"]["forProvider"]
+        for key in FROM_SNAPSHOT:
+            fp.pop(key, None)
+        fp.update(params)
+        annotations = body.setdefault("metadata", {}).setdefault("annotations", {})
+        annotations[naming.ANNOTATION_RESTORE_SOURCE] = json.dumps(recorded, sort_keys=True)
+
+    return finish
 
 
 def _stop(
@@ -196,8 +236,7 @@ def _stop(
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
         )
-        status = instance.observed_status(r, created.engine, None)
-        status["source"] = created.status
+        status = _status(r, created.engine, None, created.status, created.dbname)
         resources.set_status(rsp, status)
 
 

@@ -96,7 +96,10 @@ def compose(
     identifier: str,
     region: str,
     tags: dict[str, str],
+    instance_arn: str | None,
 ) -> None:
+    """The AWS Backup vault, plan and selection of an hourly schedule; the selection names the
+    instance by its ARN (None until AWS created the instance)."""
     if s.schedule != "hourly":
         return
     m, inp = r.mode, r.input
@@ -149,8 +152,7 @@ def compose(
         },
         r.observed.ready(PLAN),
     )
-    # The selection names the instance by ARN, which exists only once AWS created the instance.
-    arn = dig(r.observed.get("instance"), "status", "atProvider", "arn")
+    arn = instance_arn
     if arn or SELECTION in r.observed:
         arn = arn or dig(r.observed[SELECTION], "spec", "forProvider", "resources", default=[""])[0]
         resources.set_desired(

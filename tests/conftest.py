@@ -18,6 +18,7 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from function import fn
 from function.render import free_port
 from tests import aws
+from tests.helpers import check_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,7 +65,9 @@ class InProcess:
         self.loop = asyncio.new_event_loop()
 
     def RunFunction(self, req: fnv1.RunFunctionRequest, **_: object) -> fnv1.RunFunctionResponse:  # noqa: N802
-        return self.loop.run_until_complete(self.runner.RunFunction(req))
+        rsp = self.loop.run_until_complete(self.runner.RunFunction(req))
+        check_answer(rsp)
+        return rsp
 
 
 @pytest.fixture(scope="session")

@@ -13,22 +13,19 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import json_format
 
-from function import render, xrds
+from function import engines, naming, render
+from function.conditions import Reason, Type
 
 ROOT = Path(__file__).resolve().parent.parent
 # The platform Input every test starts from: the documented example platform file.
 EXAMPLE_INPUT = yaml.safe_load((ROOT / "examples" / "platform.yaml").read_text())
 
-KIND_OF_ENGINE = {
-    "postgresql": "PostgresqlInstance",
-    "mysql": "MysqlInstance",
-    "mariadb": "MariadbInstance",
-}
+KIND_OF_ENGINE = {name: e.kind for name, e in engines.ENGINES.items()}
 
 
 def claim(kind: str, spec: dict, name: str = "orders", namespace: str = "team-a") -> dict:
     return {
-        "apiVersion": f"{xrds.GROUP}/{xrds.VERSION}",
+        "apiVersion": naming.API_VERSION,
         "kind": kind,
         "metadata": {"name": name, "namespace": namespace},
         "spec": spec,
@@ -145,3 +142,16 @@ def self_signed(crt: Path, key: Path, common_name: str) -> None:
         check=True,
         capture_output=True,
     )  # fmt: skip
+
+
+def check_answer(rsp: fnv1.RunFunctionResponse) -> None:
+    """What every answer the tests see must satisfy: each condition type and each reason of a
+    condition or an event is declared (conditions.Type, conditions.Reason, so documented)."""
+    declared = {r.value for r in Reason}
+    for c in rsp.conditions:
+        assert c.type in {t.value for t in Type}, f"undeclared condition type {c.type!r}"
+        assert c.reason in declared, f"undeclared reason {c.reason!r} of condition {c.type}"
+    for r in rsp.results:
+        # A fatal result (a broken Input, a bug) carries no reason: Crossplane shows its message.
+        if r.severity != fnv1.SEVERITY_FATAL:
+            assert r.reason in declared, f"undeclared reason {r.reason!r} of an event"
