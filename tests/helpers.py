@@ -115,12 +115,28 @@ def resolve_requirements(rsp: fnv1.RunFunctionResponse, pool: list[dict]) -> dic
     return out
 
 
-def call(stub, xr: dict, pool: list[dict], observed=None, connection=None):
-    """Two calls, like Crossplane: the first asks for the resources the function requires, the
-    second gets those of `pool` that match."""
-    first = stub.RunFunction(request(xr, observed, connection=connection))
-    required = resolve_requirements(first, pool)
-    return stub.RunFunction(request(xr, observed, required=required, connection=connection))
+def run(
+    stub,
+    xr: dict,
+    observed: dict[str, dict] | None = None,
+    inp: dict | None = None,
+    required: dict[str, list[dict]] | None = None,
+    connection: dict[str, dict[str, str]] | None = None,
+    pool: list[dict] | None = None,
+) -> fnv1.RunFunctionResponse:
+    """RunFunction on this composite and what is observed. With a `pool`, two calls like
+    Crossplane: the first asks for the resources the function requires, the second gets those of
+    the pool that match."""
+    rsp = stub.RunFunction(request(xr, observed, inp, required, connection), timeout=10)
+    if pool is None:
+        return rsp
+    required = resolve_requirements(rsp, pool)
+    return stub.RunFunction(request(xr, observed, inp, required, connection), timeout=10)
+
+
+def call(stub, xr: dict, pool: list[dict], observed=None, connection=None, inp=None):
+    """Two calls, resolving the function's requirements from `pool` (see run)."""
+    return run(stub, xr, observed, inp, connection=connection, pool=pool)
 
 
 def ready_composite(xr: dict, rsp: fnv1.RunFunctionResponse) -> dict:

@@ -30,6 +30,7 @@ from tests import crds
 from tests.helpers import (
     EXAMPLE_INPUT,
     ROOT,
+    call,
     composite,
     desired,
     observed_from,
@@ -376,20 +377,12 @@ OLD_SECRET_KEYS = (
 )  # fmt: skip
 
 
-def _call(stub, xr, pool, inp, observed=None, connection=None):
-    first = stub.RunFunction(request(xr, observed, inp=inp, connection=connection))
-    required = resolve_requirements(first, pool)
-    return stub.RunFunction(
-        request(xr, observed, inp=inp, required=required, connection=connection)
-    )
-
-
 @pytest.mark.parametrize("inst", [READY_PG, READY_MARIADB], ids=["postgresql", "mariadb"])
 def test_an_existing_binding_gets_the_new_keys_with_the_same_user(stub, ca_pem, inst):
     """A binding made before this change (old Secret) once the platform sets tls.caBundle."""
     bxr = composite("ServiceBinding", {"instanceRef": "orders"}, name="app")
     engine = inst["status"]["engine"]
-    before = desired(_call(stub, bxr, [inst], tls_input(None)))
+    before = desired(call(stub, bxr, [inst], inp=tls_input(None)))
     observed = {n: observed_from(b) for n, b in before.items()}
     old = {k: f"old-{k}" for k in OLD_SECRET_KEYS} | {"password": DETAILS["password"]}
     old["type"] = engine  # the old Secret named the engine: servicebinding.io/mariadb
@@ -402,7 +395,7 @@ def test_an_existing_binding_gets_the_new_keys_with_the_same_user(stub, ca_pem, 
             "data": {k: base64.b64encode(v.encode()).decode() for k, v in old.items()},
         }
     )
-    rsp = _call(stub, bxr, [inst], tls_input(ca_pem), observed, {"user": DETAILS})
+    rsp = call(stub, bxr, [inst], observed, {"user": DETAILS}, inp=tls_input(ca_pem))
     after = desired(rsp)
     # The user and its grant are asked for exactly as before: nothing re-created, no new password.
     assert {n: after[n] for n in ("user", "grant", "usage")} == before

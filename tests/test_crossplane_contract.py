@@ -12,12 +12,8 @@ from function import kinds, xrds
 from tests import crds
 from tests import test_backup_restore as tbr
 from tests import test_binding as tb
-from tests.helpers import composite, conditions, desired, observed_from, request, status
+from tests.helpers import composite, conditions, desired, observed_from, request, run, status
 from tests.test_instance import existing
-
-
-def run(stub, xr, observed=None, inp=None, required=None, connection=None):
-    return stub.RunFunction(request(xr, observed, inp, required, connection), timeout=10)
 
 
 def _spec_schema(kind: kinds.Kind, namespaced: bool) -> dict:

@@ -18,6 +18,7 @@ from tests.helpers import (
     desired,
     observed_from,
     request,
+    run,
     status,
 )
 
@@ -27,10 +28,6 @@ SQL_GROUP = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"}
 
 # What AWS reports once the primary is up: replicas wait for it.
 AVAILABLE = {"status": "available"}
-
-
-def run(stub, xr, observed=None, inp=None) -> fnv1.RunFunctionResponse:
-    return stub.RunFunction(request(xr, observed, inp), timeout=10)
 
 
 # --- valid specs: every engine and plan ---------------------------------------------------------

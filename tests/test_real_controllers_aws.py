@@ -23,8 +23,7 @@ from tests.helpers import (
     conditions,
     desired,
     observed_from,
-    request,
-    resolve_requirements,
+    run,
     status,
 )
 
@@ -42,14 +41,6 @@ def make(kind: str, spec: dict, namespaced: bool = False, name: str = "orders", 
         "metadata": {"name": name, "namespace": ns, "uid": "0b7c-namespaced"},
         "spec": spec,
     }
-
-
-def run(stub, xr, observed=None, inp=None, pool=None) -> fnv1.RunFunctionResponse:
-    rsp = stub.RunFunction(request(xr, observed, inp), timeout=10)
-    if pool is None:
-        return rsp
-    required = resolve_requirements(rsp, pool)
-    return stub.RunFunction(request(xr, observed, inp, required=required), timeout=10)
 
 
 def available(body: dict, **at) -> dict:
