@@ -9,7 +9,7 @@ parameter group family), and whether the engine has extensions.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, get_args
 from urllib.parse import quote
 
@@ -62,8 +62,24 @@ def _mysql_ssl(options: dict) -> str:
     return "ssl=" + quote(json.dumps(options, separators=(",", ":")), safe="")
 
 
-_MYSQL_URI_TLS_ENCRYPT = _mysql_ssl({"rejectUnauthorized": False})
-_MYSQL_URI_TLS_VERIFY = _mysql_ssl({"rejectUnauthorized": True, "verifyIdentity": True})
+MYSQL = Engine(
+    name="mysql",
+    kind="MysqlInstance",
+    rds="mysql",
+    sql_group="mysql",
+    user_kind="User",
+    sql_credentials="MySQLConnectionSecret",
+    binding_type="mysql",
+    uri_tls=(
+        _mysql_ssl({"rejectUnauthorized": False}),
+        _mysql_ssl({"rejectUnauthorized": True, "verifyIdentity": True}),
+    ),
+    ca_file_key=None,
+    tls_parameter="require_secure_transport",
+    major_parts=2,
+    extensions=False,
+    group_roles=False,
+)
 
 ENGINES: dict[str, Engine] = {
     e.name: e
@@ -83,36 +99,10 @@ ENGINES: dict[str, Engine] = {
             extensions=True,
             group_roles=True,
         ),
-        Engine(
-            name="mysql",
-            kind="MysqlInstance",
-            rds="mysql",
-            sql_group="mysql",
-            user_kind="User",
-            sql_credentials="MySQLConnectionSecret",
-            binding_type="mysql",
-            uri_tls=(_MYSQL_URI_TLS_ENCRYPT, _MYSQL_URI_TLS_VERIFY),
-            ca_file_key=None,
-            tls_parameter="require_secure_transport",
-            major_parts=2,
-            extensions=False,
-            group_roles=False,
-        ),
-        Engine(
-            name="mariadb",
-            kind="MariadbInstance",
-            rds="mariadb",
-            sql_group="mysql",
-            user_kind="User",
-            sql_credentials="MySQLConnectionSecret",
-            binding_type="mysql",
-            uri_tls=(_MYSQL_URI_TLS_ENCRYPT, _MYSQL_URI_TLS_VERIFY),
-            ca_file_key=None,
-            tls_parameter="require_secure_transport",
-            major_parts=2,
-            extensions=False,
-            group_roles=False,
-        ),
+        MYSQL,
+        # MariaDB speaks MySQL's protocol: provider-sql's mysql group, mysql bindings, the same
+        # TLS parameter and version rule.
+        replace(MYSQL, name="mariadb", kind="MariadbInstance", rds="mariadb"),
     )
 }
 assert tuple(ENGINES) == get_args(Name), "engines.Name and ENGINES list the same engines"

@@ -23,14 +23,14 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from function import catalog, extensions, naming, parameters
+from function import catalog, engines, extensions, naming, parameters
 from function.extensions import ExtensionCatalog
 from function.parameters import ParameterCatalog
 
 API_VERSION = "rds.fn.anynines.com/v1beta1"
 KIND = "Input"
 
-Engine = Literal["postgresql", "mysql", "mariadb"]
+Engine = engines.Name
 Schedule = Literal["daily", "hourly", "none"]
 
 WINDOW_PATTERN = r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-3]):[0-5][0-9]$"

@@ -615,19 +615,8 @@ def compose_instance(r: Request, s: Settings) -> dict:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
-    metadata = resources.provider_external_name(r.observed.get(PRIMARY))
-    return {
-        "apiVersion": m.rds_api,
-        "kind": "Instance",
-        **({"metadata": metadata} if metadata else {}),
-        "spec": {
-            "forProvider": fp,
-            **spec,
-            "managementPolicies": list(resources.MANAGEMENT_POLICIES),
-            "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
-            "writeConnectionSecretToRef": m.secret_ref(naming.connection_secret(s.identifier)),
-        },
-    }
+    spec["writeConnectionSecretToRef"] = m.secret_ref(naming.connection_secret(s.identifier))
+    return rds_instance(r, PRIMARY, fp, spec)
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
@@ -653,7 +642,7 @@ def retention_held(r: Request, s: Settings) -> bool:
 
 
 def compose_replica(r: Request, s: Settings, index: int) -> dict:
-    inp, m = r.input, r.mode
+    inp = r.input
     fp: dict = {
         "region": s.region,
         "identifier": naming.replica_identifier(s.identifier, index),
@@ -677,15 +666,22 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
     if s.version:
         # A replica enforces TLS and serves the same parameters as its primary.
         fp["parameterGroupName"] = parameters.group_name(s.identifier, s.engine, s.version)
-    metadata = resources.provider_external_name(r.observed.get(f"{REPLICA_PREFIX}{index}"))
+    return rds_instance(r, f"{REPLICA_PREFIX}{index}", fp, {})
+
+
+def rds_instance(r: Request, resource: str, fp: dict, spec: dict) -> dict:
+    """An rds Instance the way every one of ours is managed: without late initialization, with
+    the platform's provider config, and the external name AWS gave it once it exists."""
+    metadata = resources.provider_external_name(r.observed.get(resource))
     return {
-        "apiVersion": m.rds_api,
+        "apiVersion": r.mode.rds_api,
         "kind": "Instance",
         **({"metadata": metadata} if metadata else {}),
         "spec": {
             "forProvider": fp,
+            **spec,
             "managementPolicies": list(resources.MANAGEMENT_POLICIES),
-            "providerConfigRef": m.aws_provider_config_ref(inp.aws.providerConfigName),
+            "providerConfigRef": r.mode.aws_provider_config_ref(r.input.aws.providerConfigName),
         },
     }
 

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from function import engines
 from function.conditions import Problem
 from function.inputs import (
     PLAN_MAX_LENGTH,
@@ -198,7 +199,7 @@ class InstanceStatus(BaseModel):
     )
 
 
-EngineType = Literal["postgresql", "mysql", "mariadb"]
+EngineType = engines.Name
 K8S_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 # An instance and a Restore may share a name (and an engine): the kind says which one is meant.
 InstanceKind = Literal["PostgresqlInstance", "MysqlInstance", "MariadbInstance", "Restore"]
