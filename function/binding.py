@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 from urllib.parse import quote
 
 from crossplane.function import response
@@ -18,7 +19,7 @@ from function import conditions, inputs, naming, refs, resources, specs, sql
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
-from function.specs import BindingSpec
+from function.specs import BindingRef, BindingSpec, BindingStatus
 
 USER = "user"
 GRANT = "grant"
@@ -55,14 +56,15 @@ BINDING_TYPE = {"postgresql": "postgresql", "mysql": "mysql", "mariadb": "mysql"
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
-    status = {
+    user = sql.username(r.mode.owner_namespace, r.mode.owner_name)
+    status = BindingStatus(
         # Status is typed: a refused value of another type must not be echoed into it.
-        "instance": ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
-        "secretName": secret_name(r),
-        "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
+        instance=ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
+        secretName=secret_name(r),
+        username=user,
         # Once the Secret exists, its name and type stay on every path (servicebinding.io).
         **_published(r),
-    }
+    )
     spec, err, _ = specs.parse(BindingSpec, r.spec)
     if err is not None:
         problems = [
@@ -97,7 +99,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems, status)
     assert target.instance is not None
     inst = target.instance
-    status["type"] = inst.engine
+    status.type = inst.engine
     rsp.conditions.append(conditions.condition(INSTANCE_READY, True, "InstanceAvailable"))
 
     problems = _immutables(r, inst, role)
@@ -105,7 +107,6 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems, status)
     conditions.report_valid(rsp)
 
-    user = status["username"]
     connection_secret = f"{naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)}-user"
     resources.set_desired(
         rsp,
@@ -147,16 +148,18 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     else:
         rsp.conditions.append(conditions.condition(CREDENTIALS_READY, True, PUBLISHED))
         resources.set_desired(rsp, SECRET, compose_secret(r, values), True)
-        status["binding"] = {"name": secret_name(r)}
+        status.binding = BindingRef(name=secret_name(r))
     resources.set_status(rsp, status)
 
 
-def _published(r: Request) -> dict:
+def _published(r: Request) -> dict[str, Any]:
     """status.binding and status.type as the observed Secret tells them, if it exists."""
     secret = r.observed.get(SECRET)
     if secret is None:
         return {}
-    out: dict = {"binding": {"name": dig(secret, "metadata", "name") or secret_name(r)}}
+    out: dict[str, Any] = {
+        "binding": BindingRef(name=dig(secret, "metadata", "name") or secret_name(r))
+    }
     # The engine the Secret was written for: its `engine` key (a Secret written before that key
     # existed names the engine in its type).
     encoded = dig(secret, "data", "engine")
@@ -170,20 +173,22 @@ def _published(r: Request) -> dict:
     return out
 
 
-def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: dict) -> None:
+def _stop(
+    r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: BindingStatus
+) -> None:
     """Keep what exists; SpecValid and CredentialsReady say what is true of it now."""
     if problems:
         conditions.report_problems(rsp, problems)
     else:  # only waiting: nothing is wrong with the spec as far as it can be checked
         conditions.report_valid(rsp)
     if SECRET in r.observed:
+        assert status.binding is not None  # _published names the observed Secret
         rsp.conditions.append(
             conditions.condition(
                 CREDENTIALS_READY,
                 True,
                 PUBLISHED,
-                f'Secret "{status["binding"]["name"]}" keeps the credentials of user '
-                f"{status['username']}",
+                f'Secret "{status.binding.name}" keeps the credentials of user {status.username}',
             )
         )
     else:
@@ -192,7 +197,7 @@ def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], st
                 CREDENTIALS_READY,
                 False,
                 PENDING,
-                f"no user {status['username']} yet: waiting for the instance and a valid spec",
+                f"no user {status.username} yet: waiting for the instance and a valid spec",
             )
         )
     resources.keep_observed(rsp, r.observed)

@@ -18,7 +18,14 @@ from function import catalog, conditions, inputs, instance, mode, refs, resource
 from function.conditions import Problem
 from function.request import Request
 from function.resources import dig
-from function.specs import Database, InstanceConfig, InstanceSpec, RestoreSpec
+from function.specs import (
+    Database,
+    InstanceConfig,
+    InstanceSpec,
+    RestoreSource,
+    RestoreSpec,
+    RestoreStatus,
+)
 
 SOURCE_READY = conditions.SOURCE_READY
 RESOLVING = "RestoreSourceResolving"
@@ -177,9 +184,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     settings = instance.reconcile(
         r, rsp, source.engine, inst_spec if not problems else None, problems, restore
     )
-    status = instance.observed_status(r, source.engine, settings)
-    status["source"] = source.status
-    resources.set_status(rsp, status)
+    resources.set_status(rsp, _status(r, source, settings))
 
 
 def _stop(
@@ -193,9 +198,13 @@ def _stop(
     resources.keep_observed(rsp, r.observed)
     if created is not None:
         rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
-        status = instance.observed_status(r, created.engine, None)
-        status["source"] = created.status
-        resources.set_status(rsp, status)
+        resources.set_status(rsp, _status(r, created, None))
+
+
+def _status(r: Request, source: Source, settings: instance.Settings | None) -> RestoreStatus:
+    """The new instance's status as any instance reports it, and what it was restored from."""
+    running = instance.observed_status(r, source.engine, settings)
+    return RestoreStatus(**dict(running), source=RestoreSource(**source.status))
 
 
 def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
@@ -457,6 +466,9 @@ def frozen(observed: dict) -> Source:
         dig(observed, "metadata", "annotations", instance.RESTORE_SOURCE_ANNOTATION, default="{}")
     )
     dbname = recorded.pop("dbname", None)
+    # status.source shows what RestoreSource declares: a key recorded by another version of the
+    # function (after a rollback) would be pruned by the API server, and must not fail here.
+    recorded = {k: v for k, v in recorded.items() if k in RestoreSource.model_fields}
     params = {k: fp[k] for k in ("snapshotIdentifier", "restoreToPointInTime") if k in fp}
     tags = fp.get("tags") or {}
     return Source(

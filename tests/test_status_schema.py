@@ -1,0 +1,168 @@
+"""Every composite status matches the XRD generated for its kind.
+
+The API server silently prunes a status field its schema lacks and refuses a whole status with a
+value of another type; Backups, Restores and bindings read these statuses. So the function builds
+every status with its kind's model (function/specs.py), which refuses a field it lacks, and every
+answer the tests get (tests/conftest.py stubs, helpers.call) is checked against the generated
+XRD's status schema. These tests show that both checks fail where they must.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from pydantic import ValidationError
+
+from function import instance, specs
+from function.specs import BackupRequestStatus, BindingStatus, InstanceStatus, RestoreStatus
+from tests import crds
+from tests.conftest import Checked, InProcess
+from tests.helpers import call, check_status, composite, desired, observed_from, request, status
+from tests.test_backup_restore import backup_object, restore_xr
+
+INSTANCE = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
+BINDING = composite("ServiceBinding", {"instanceRef": "orders"}, name="orders-app")
+
+
+@pytest.mark.parametrize(
+    ("case", "kind", "sent", "want"),
+    [
+        (
+            "UnknownField",
+            "PostgresqlInstance",
+            {"phase": "available", "endpont": "orders.example"},
+            "status: Additional properties are not allowed ('endpont' was unexpected)",
+        ),
+        (
+            "UnknownNestedField",
+            "MysqlInstance",
+            {"backup": {"schedule": "hourly", "vault": "orders"}},
+            "status.backup: Additional properties are not allowed ('vault' was unexpected)",
+        ),
+        (
+            "WrongType",
+            "MariadbInstance",
+            {"port": "3306", "replicaEndpoints": "r1.example"},
+            "status.port: '3306' is not of type 'integer'\n"
+            "status.replicaEndpoints: 'r1.example' is not of type 'array'",
+        ),
+        (
+            "BindingSecretNamespace",
+            "ServiceBinding",
+            {"binding": {"name": "orders-app-creds", "namespace": "team-a"}},
+            "status.binding: Additional properties are not allowed ('namespace' was unexpected)",
+        ),
+        (
+            "BackupUnknownField",
+            "Backup",
+            {"snapshotIdentifier": "s", "snapshotStatus": "available"},
+            "status: Additional properties are not allowed ('snapshotStatus' was unexpected)",
+        ),
+        (
+            "RestoreSourceDbname",
+            "Restore",
+            {"source": {"backupRef": "pre-migration", "dbname": "orders"}},
+            "status.source: Additional properties are not allowed ('dbname' was unexpected)",
+        ),
+    ],
+)
+def test_a_status_the_api_server_would_prune_or_refuse_fails(case, kind, sent, want):
+    with pytest.raises(AssertionError) as err:
+        crds.validate_status(kind, sent)
+    assert str(err.value) == f"{kind} status does not match its XRD:\n{want}", case
+
+
+@pytest.mark.parametrize(
+    ("kind", "sent"),
+    [
+        ("PostgresqlInstance", InstanceStatus(port=5432, backup={"schedule": "daily"})),
+        ("ServiceBinding", BindingStatus(binding={"name": "orders-app-creds"}, type="mysql")),
+        ("Backup", BackupRequestStatus(instance="orders", allocatedStorage=20)),
+        ("Restore", RestoreStatus(engine="postgresql", source={"backupArn": "arn:x"})),
+    ],
+)
+def test_a_status_built_with_its_model_matches_its_xrd(kind, sent):
+    crds.validate_status(kind, sent.wire())
+
+
+def test_a_status_field_the_model_lacks_is_an_error():
+    with pytest.raises(ValidationError, match="endpont\n  Extra inputs are not permitted"):
+        InstanceStatus(endpont="orders.example")
+    with pytest.raises(ValidationError, match=r"source\.dbname\n  Extra inputs are not permitted"):
+        RestoreStatus(source={"backupRef": "pre-migration", "dbname": "orders"})
+    built = BindingStatus()
+    with pytest.raises(ValidationError, match="secretNam\n  Object has no attribute"):
+        built.secretNam = "orders-app-creds"
+    with pytest.raises(ValidationError, match=r"binding\.name\n  Input should be a valid string"):
+        built.binding = {"name": 1}
+
+
+def test_unset_status_fields_are_not_sent():
+    """structs.fill drops None values: the model sends exactly the fields that have one."""
+    sent = InstanceStatus(phase="available", backup={"schedule": "none", "window": None})
+    assert sent.wire() == {"phase": "available", "backup": {"schedule": "none"}}
+
+
+def _plant(monkeypatch) -> None:
+    """Every status the function sends gets a field no XRD declares."""
+    wire = specs.Status.wire
+    monkeypatch.setattr(specs.Status, "wire", lambda self: {**wire(self), "planted": True})
+
+
+PLANTED = "status: Additional properties are not allowed ('planted' was unexpected)"
+
+
+def test_the_in_process_stub_fails_on_a_planted_status_field(monkeypatch):
+    _plant(monkeypatch)
+    runner = InProcess()  # its own response cache: nothing answered before the plant
+    try:
+        with pytest.raises(AssertionError, match=re.escape(PLANTED)):
+            runner.RunFunction(request(INSTANCE))
+    finally:
+        runner.loop.close()
+
+
+class Planting:
+    """A function that answers every request with a planted status field, like a gRPC stub."""
+
+    def RunFunction(self, req: fnv1.RunFunctionRequest, **_: object) -> fnv1.RunFunctionResponse:  # noqa: N802
+        rsp = fnv1.RunFunctionResponse()
+        rsp.desired.composite.resource.update({"status": {"username": "u", "planted": True}})
+        return rsp
+
+
+def test_the_grpc_stub_and_call_fail_on_a_planted_status_field():
+    want = f"ServiceBinding status does not match its XRD:\n{PLANTED}"
+    with pytest.raises(AssertionError) as err:
+        Checked(Planting()).RunFunction(request(BINDING))
+    assert str(err.value) == want
+    with pytest.raises(AssertionError) as err:
+        call(Planting(), BINDING, [])  # checked even with a stub that does not check
+    assert str(err.value) == want
+
+
+def test_answers_without_a_status_or_of_a_foreign_kind_are_not_checked():
+    foreign = request({**INSTANCE, "kind": "XBucket"})
+    planted = Planting().RunFunction(foreign)
+    assert check_status(foreign, planted) is planted
+    empty = fnv1.RunFunctionResponse()
+    assert check_status(request(INSTANCE), empty) is empty
+
+
+def test_a_restore_source_recorded_by_another_version_shows_only_known_fields(stub):
+    """A key another version of the function recorded (before a rollback) is left out of
+    status.source, as the API server would prune it; the restore carries on."""
+    first = desired(call(stub, restore_xr({"backupRef": "pre-migration"}), [backup_object()]))
+    observed = {n: observed_from(b, at_provider={"resourceId": "db-ABC"}) for n, b in first.items()}
+    annotations = observed["instance"]["metadata"]["annotations"]
+    recorded = json.loads(annotations[instance.RESTORE_SOURCE_ANNOTATION])
+    annotations[instance.RESTORE_SOURCE_ANNOTATION] = json.dumps({**recorded, "copyTags": True})
+    later = call(stub, restore_xr({"backupRef": "pre-migration"}), [], observed)
+    assert [r.message for r in later.results if r.severity == fnv1.SEVERITY_FATAL] == []
+    assert status(later)["source"] == {
+        "backupRef": "pre-migration",
+        "snapshotIdentifier": "team-a-pre-migration-123456",
+    }
