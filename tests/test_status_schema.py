@@ -20,8 +20,19 @@ from function import instance, specs
 from function.specs import BackupRequestStatus, BindingStatus, InstanceStatus, RestoreStatus
 from tests import crds
 from tests.conftest import Checked, InProcess
-from tests.helpers import call, check_status, composite, desired, observed_from, request, status
+from tests.helpers import (
+    call,
+    check_status,
+    claim,
+    composite,
+    desired,
+    observed_from,
+    request,
+    status,
+)
 from tests.test_backup_restore import backup_object, restore_xr
+from world.crossplane import Crossplane, prune
+from world.store import Store, key_of
 
 INSTANCE = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
 BINDING = composite("ServiceBinding", {"instanceRef": "orders"}, name="orders-app")
@@ -166,3 +177,52 @@ def test_a_restore_source_recorded_by_another_version_shows_only_known_fields(st
         "backupRef": "pre-migration",
         "snapshotIdentifier": "team-a-pre-migration-123456",
     }
+
+
+@pytest.mark.parametrize(
+    ("namespaced", "xr"),
+    [
+        (False, INSTANCE),
+        (True, claim("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})),
+    ],
+)
+def test_the_world_prunes_status_fields_the_xrd_lacks(namespaced, xr):
+    """The lifecycle world stores a composite's status as the API server does, so that a scenario
+    reading status sees only what a cluster would keep."""
+    store = Store()
+    crossplane = Crossplane.load(store, "", namespaced=namespaced)
+    sent = {
+        "phase": "available",
+        "planted": True,
+        "backup": {"schedule": "daily", "vault": "orders"},
+        "replicaEndpoints": ["r1.example"],
+    }
+    crossplane._set_conditions(xr, [], unknown_others=False, status=sent)
+    assert store.get(key_of(xr))["status"] == {
+        "phase": "available",
+        "backup": {"schedule": "daily"},
+        "replicaEndpoints": ["r1.example"],
+        "conditions": [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("schema", "value", "want"),
+    [
+        ({"type": "object"}, {"a": 1}, {}),
+        ({"type": "object", "x-kubernetes-preserve-unknown-fields": True}, {"a": 1}, {"a": 1}),
+        (
+            {"type": "object", "additionalProperties": {"type": "object", "properties": {}}},
+            {"k": {"x": 1}},
+            {"k": {}},
+        ),
+        (
+            {"type": "array", "items": {"type": "object", "properties": {"a": {}}}},
+            [{"a": 1, "b": 2}],
+            [{"a": 1}],
+        ),
+        ({"type": "string"}, "s", "s"),
+    ],
+)
+def test_pruning_follows_the_structural_schema(schema, value, want):
+    assert prune(schema, value) == want
