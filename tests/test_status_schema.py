@@ -16,16 +16,18 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from pydantic import ValidationError
 
-from function import instance, specs
+from function import instance, specs, xrds
 from function.specs import BackupRequestStatus, BindingStatus, InstanceStatus, RestoreStatus
 from tests import crds
 from tests.conftest import Checked, InProcess
 from tests.helpers import (
+    ROOT,
     call,
     check_status,
     claim,
     composite,
     desired,
+    load_yaml,
     observed_from,
     request,
     status,
@@ -34,6 +36,7 @@ from tests.test_backup_restore import backup_object, restore_xr
 from world.crossplane import Crossplane, prune
 from world.store import Store, key_of
 
+GOLDEN = sorted((ROOT / "tests" / "golden").glob("*.yaml"))
 INSTANCE = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
 BINDING = composite("ServiceBinding", {"instanceRef": "orders"}, name="orders-app")
 
@@ -161,6 +164,16 @@ def test_answers_without_a_status_or_of_a_foreign_kind_are_not_checked():
     assert check_status(foreign, planted) is planted
     empty = fnv1.RunFunctionResponse()
     assert check_status(request(INSTANCE), empty) is empty
+
+
+@pytest.mark.parametrize("golden", GOLDEN, ids=lambda p: p.stem)
+def test_every_rendered_status_matches_its_xrd(golden):
+    """The statuses `function-rds render` answers (tests/test_render.py compares its output with
+    these files), without the conditions Crossplane itself adds to the status."""
+    (xr,) = [d for d in load_yaml(golden) if d["apiVersion"].startswith(f"{xrds.GROUP}/")]
+    rendered = {k: v for k, v in xr["status"].items() if k != "conditions"}
+    assert rendered, "render reports a status"
+    crds.validate_status(xr["kind"].removeprefix("X"), rendered)
 
 
 def test_a_restore_source_recorded_by_another_version_shows_only_known_fields(stub):
