@@ -13,7 +13,7 @@ from function import conditions, inputs, naming, refs, resources, specs
 from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
-from function.specs import BackupRequestSpec
+from function.specs import BackupRequestSpec, BackupRequestStatus
 
 SNAPSHOT = "snapshot"
 INSTANCE_ANNOTATION = naming.ANNOTATION_INSTANCE
@@ -52,7 +52,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         )
         if observed is None:
             _snapshot_condition(r, rsp, "no snapshot is taken until the spec is valid")
-            resources.set_status(rsp, {"instance": instance_ref})
+            resources.set_status(rsp, BackupRequestStatus(instance=instance_ref))
             return
         _instance_not_needed(rsp)
         _snapshot_condition(r, rsp)
@@ -68,7 +68,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         target = refs.resolve(r, rsp, spec.instanceRef, None, kind=spec.instanceKind)
         if target.problem is not None:
             _pending(rsp, target.problem)
-            resources.set_status(rsp, {"instance": spec.instanceRef})
+            resources.set_status(rsp, BackupRequestStatus(instance=spec.instanceRef))
             return
         assert target.instance is not None
         body = compose_snapshot(r, spec, target.instance)
@@ -197,21 +197,23 @@ def frozen_snapshot(
     }
 
 
-def backup_status(r: Request, instance_ref: str | None, body: dict, observed: dict | None) -> dict:
+def backup_status(
+    r: Request, instance_ref: str | None, body: dict, observed: dict | None
+) -> BackupRequestStatus:
     at = dig(observed, "status", "atProvider", default={}) or {}
     recorded = dig(body, "metadata", "annotations", default={}) or {}
     storage = recorded.get(RECORDED["allocatedStorage"])
-    return {
-        "phase": at.get("status"),
-        "instance": dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or instance_ref,
-        "instanceIdentifier": dig(body, "spec", "forProvider", "dbInstanceIdentifier"),
-        "snapshotIdentifier": snapshot_identifier(r),
-        "snapshotArn": at.get("dbSnapshotArn"),
-        "region": dig(body, "spec", "forProvider", "region"),
-        "engine": recorded.get(RECORDED["engine"]),
-        "engineVersion": at.get("engineVersion") or recorded.get(RECORDED["version"]),
-        "plan": recorded.get(RECORDED["plan"]),
-        "dbname": recorded.get(RECORDED["dbname"]),
-        "allocatedStorage": int(storage) if storage and storage.isdigit() else None,
-        "creationTime": dig(observed, "metadata", "creationTimestamp"),
-    }
+    return BackupRequestStatus(
+        phase=at.get("status"),
+        instance=dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or instance_ref,
+        instanceIdentifier=dig(body, "spec", "forProvider", "dbInstanceIdentifier"),
+        snapshotIdentifier=snapshot_identifier(r),
+        snapshotArn=at.get("dbSnapshotArn"),
+        region=dig(body, "spec", "forProvider", "region"),
+        engine=recorded.get(RECORDED["engine"]),
+        engineVersion=at.get("engineVersion") or recorded.get(RECORDED["version"]),
+        plan=recorded.get(RECORDED["plan"]),
+        dbname=recorded.get(RECORDED["dbname"]),
+        allocatedStorage=int(storage) if storage and storage.isdigit() else None,
+        creationTime=dig(observed, "metadata", "creationTimestamp"),
+    )

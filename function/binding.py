@@ -8,6 +8,7 @@ until the user is dropped, and the Secret -> readiness and status.
 from __future__ import annotations
 
 import base64
+from typing import Any
 from urllib.parse import quote
 
 from crossplane.function import response
@@ -17,7 +18,7 @@ from function import conditions, engines, inputs, naming, refs, resources, specs
 from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
-from function.specs import BindingSpec
+from function.specs import BindingRef, BindingSpec, BindingStatus
 
 USER = "user"
 GRANT = "grant"
@@ -47,14 +48,15 @@ OPTIONAL_KEYS = (*CA_KEYS, "sslrootcert")
 
 
 def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
-    status = {
+    user = sql.username(r.mode.owner_namespace, r.mode.owner_name)
+    status = BindingStatus(
         # Status is typed: a refused value of another type must not be echoed into it.
-        "instance": ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
-        "secretName": secret_name(r),
-        "username": sql.username(r.mode.owner_namespace, r.mode.owner_name),
+        instance=ref if isinstance(ref := r.spec.get("instanceRef"), str) else None,
+        secretName=secret_name(r),
+        username=user,
         # Once the Secret exists, its name and type stay on every path (servicebinding.io).
         **_published(r),
-    }
+    )
     spec, err, _ = specs.parse(BindingSpec, r.spec)
     if err is not None:
         problems = [
@@ -89,7 +91,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems, status)
     assert target.instance is not None
     inst = target.instance
-    status["type"] = inst.engine
+    status.type = inst.engine
     rsp.conditions.append(
         conditions.condition(Type.INSTANCE_READY, True, Reason.INSTANCE_AVAILABLE)
     )
@@ -99,7 +101,6 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, problems, status)
     conditions.report_valid(rsp)
 
-    user = status["username"]
     connection_secret = f"{naming.rds_identifier(r.mode.owner_namespace, r.mode.owner_name)}-user"
     resources.set_desired(
         rsp,
@@ -145,16 +146,18 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
             conditions.condition(Type.CREDENTIALS_READY, True, Reason.CREDENTIALS_PUBLISHED)
         )
         resources.set_desired(rsp, SECRET, compose_secret(r, values), True)
-        status["binding"] = {"name": secret_name(r)}
+        status.binding = BindingRef(name=secret_name(r))
     resources.set_status(rsp, status)
 
 
-def _published(r: Request) -> dict:
+def _published(r: Request) -> dict[str, Any]:
     """status.binding and status.type as the observed Secret tells them, if it exists."""
     secret = r.observed.get(SECRET)
     if secret is None:
         return {}
-    out: dict = {"binding": {"name": dig(secret, "metadata", "name") or secret_name(r)}}
+    out: dict[str, Any] = {
+        "binding": BindingRef(name=dig(secret, "metadata", "name") or secret_name(r))
+    }
     # The engine the Secret was written for: its `engine` key (a Secret written before that key
     # existed names the engine in its type).
     encoded = dig(secret, "data", "engine")
@@ -168,20 +171,22 @@ def _published(r: Request) -> dict:
     return out
 
 
-def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: dict) -> None:
+def _stop(
+    r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], status: BindingStatus
+) -> None:
     """Keep what exists; SpecValid and CredentialsReady say what is true of it now."""
     if problems:
         conditions.report_problems(rsp, problems)
     else:  # only waiting: nothing is wrong with the spec as far as it can be checked
         conditions.report_valid(rsp)
     if SECRET in r.observed:
+        assert status.binding is not None  # _published names the observed Secret
         rsp.conditions.append(
             conditions.condition(
                 Type.CREDENTIALS_READY,
                 True,
                 Reason.CREDENTIALS_PUBLISHED,
-                f'Secret "{status["binding"]["name"]}" keeps the credentials of user '
-                f"{status['username']}",
+                f'Secret "{status.binding.name}" keeps the credentials of user {status.username}',
             )
         )
     else:
@@ -190,7 +195,7 @@ def _stop(r: Request, rsp: fnv1.RunFunctionResponse, problems: list[Problem], st
                 Type.CREDENTIALS_READY,
                 False,
                 Reason.CREDENTIALS_PENDING,
-                f"no user {status['username']} yet: waiting for the instance and a valid spec",
+                f"no user {status.username} yet: waiting for the instance and a valid spec",
             )
         )
     resources.keep_observed(rsp, r.observed)

@@ -28,7 +28,7 @@ from function import (
 from function.conditions import Problem, Reason
 from function.request import Request
 from function.resources import dig
-from function.specs import DEFAULT_DB_NAME, InstanceSpec
+from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
 
 # Names of the composed resources inside the composition.
 PRIMARY = "instance"
@@ -686,7 +686,7 @@ def rds_instance(r: Request, resource: str, fp: dict, spec: dict) -> dict:
     }
 
 
-def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
+def observed_status(r: Request, engine: str, s: Settings | None) -> InstanceStatus:
     """Status from what AWS reports; where nothing is observed yet, from what is being composed.
 
     Without settings (the spec was refused) every fact comes from what runs, never from the
@@ -699,41 +699,38 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
     tags = fp.get("tags") or {}
     identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
     replicas = sum(1 for n in r.observed if n.startswith(REPLICA_PREFIX))
-    status: dict = {
-        "phase": at.get("status"),
-        "endpoint": at.get("address"),
-        "port": _int_or_none(at.get("port")),
-        "dbname": fp.get("dbName") or (s.db_name if s else None),
-        "identifier": identifier,
-        "region": fp.get("region") or (s.region if s else None),
-        "arn": at.get("arn"),
-        "engine": engine,
-        "version": at.get("engineVersionActual")
-        or fp.get("engineVersion")
-        or (s.version if s else None),
-        "plan": s.plan.name if s else tags.get(naming.TAG_PLAN),
-        "instanceClass": at.get("instanceClass")
-        or (s.plan.instanceClass if s else fp.get("instanceClass")),
-        "allocatedStorage": _int_or_none(at.get("allocatedStorage"))
-        or (_int_or_none(s.storage) if s else _int_or_none(fp.get("allocatedStorage"))),
-        "multiAZ": at.get("multiAz")
-        if "multiAz" in at
-        else (s.multi_az if s else fp.get("multiAz")),
-        "replicas": s.replicas if s else (replicas if observed is not None else None),
-        "replicaEndpoints": _replica_endpoints(r),
-        "sqlProviderConfig": naming.sql_provider_config(identifier) if identifier else None,
-        "parameterGroup": at.get("parameterGroupName")
-        or fp.get("parameterGroupName")
-        or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
-    }
-    if s is not None and s.version:
-        status["pendingReboot"] = list(s.pending_reboot) or None
     # While AWS Backup still holds the retention, the status says what runs.
     held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
     running = _running_schedule(r, observed) if s is None or held else s.backup
-    if running is not None:
-        status["backup"] = schedule.status(running, at.get("latestRestorableTime"))
-    return status
+    return InstanceStatus(
+        phase=at.get("status"),
+        endpoint=at.get("address"),
+        port=_int_or_none(at.get("port")),
+        dbname=fp.get("dbName") or (s.db_name if s else None),
+        identifier=identifier,
+        region=fp.get("region") or (s.region if s else None),
+        arn=at.get("arn"),
+        engine=engine,
+        version=at.get("engineVersionActual")
+        or fp.get("engineVersion")
+        or (s.version if s else None),
+        plan=s.plan.name if s else tags.get(naming.TAG_PLAN),
+        instanceClass=at.get("instanceClass")
+        or (s.plan.instanceClass if s else fp.get("instanceClass")),
+        allocatedStorage=_int_or_none(at.get("allocatedStorage"))
+        or (_int_or_none(s.storage) if s else _int_or_none(fp.get("allocatedStorage"))),
+        multiAZ=at.get("multiAz") if "multiAz" in at else (s.multi_az if s else fp.get("multiAz")),
+        replicas=s.replicas if s else (replicas if observed is not None else None),
+        replicaEndpoints=_replica_endpoints(r),
+        sqlProviderConfig=naming.sql_provider_config(identifier) if identifier else None,
+        parameterGroup=at.get("parameterGroupName")
+        or fp.get("parameterGroupName")
+        or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
+        pendingReboot=(list(s.pending_reboot) or None) if s is not None and s.version else None,
+        backup=schedule.status(running, at.get("latestRestorableTime"))
+        if running is not None
+        else None,
+    )
 
 
 def _replica_endpoints(r: Request) -> list[str] | None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import naming, structs
+
+if TYPE_CHECKING:  # specs imports (through conditions, parameters) this module
+    from function.specs import Status
 
 # Annotations and labels the function composes: its own prefix, and the external-name on the
 # kinds it names itself (the AWS snapshot and vault names, the SQL role and user names). On every
@@ -162,7 +165,9 @@ def provider_external_name(observed: dict | None) -> dict:
     return {"annotations": {naming.EXTERNAL_NAME: rid}} if isinstance(rid, str) and rid else {}
 
 
-def set_status(rsp: fnv1.RunFunctionResponse, status: dict) -> None:
+def set_status(rsp: fnv1.RunFunctionResponse, status: Status) -> None:
+    """The composite's whole status, built with its kind's model (function/specs.py). It is
+    server-side applied: every field is sent on every path, or it vanishes from the object."""
     composite = rsp.desired.composite.resource
     kept = {k: v for k, v in structs.to_dict(composite).items() if k != "status"}
-    structs.fill(composite, {**kept, "status": status})
+    structs.fill(composite, {**kept, "status": status.wire()})

@@ -19,7 +19,14 @@ from function import conditions, engines, inputs, instance, naming, refs, resour
 from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
-from function.specs import Database, InstanceConfig, InstanceSpec, RestoreSpec
+from function.specs import (
+    Database,
+    InstanceConfig,
+    InstanceSpec,
+    RestoreSource,
+    RestoreSpec,
+    RestoreStatus,
+)
 
 BACKUP_REQUIREMENT = "backup-ref"
 
@@ -180,21 +187,17 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     settings = instance.reconcile(
         r, rsp, source.engine, inst_spec if not problems else None, problems, origin
     )
-    resources.set_status(rsp, _status(r, source.engine, settings, source.status, dbname))
+    resources.set_status(rsp, _status(r, source, settings, dbname))
 
 
 def _status(
-    r: Request,
-    engine: str,
-    settings: instance.Settings | None,
-    source: dict,
-    dbname: str | None,
-) -> dict:
-    status = instance.observed_status(r, engine, settings)
+    r: Request, source: Source, settings: instance.Settings | None, dbname: str | None
+) -> RestoreStatus:
+    """The new instance's status as any instance reports it, and what it was restored from."""
+    running = instance.observed_status(r, source.engine, settings)
     # The snapshot's database: the new instance composes no dbName, the source tells it.
-    status["dbname"] = status["dbname"] or dbname
-    status["source"] = source
-    return status
+    fields = {**dict(running), "dbname": running.dbname or dbname}
+    return RestoreStatus(**fields, source=RestoreSource(**source.status))
 
 
 def identifier(r: Request) -> str:
@@ -236,8 +239,7 @@ def _stop(
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
         )
-        status = _status(r, created.engine, None, created.status, created.dbname)
-        resources.set_status(rsp, status)
+        resources.set_status(rsp, _status(r, created, None, created.dbname))
 
 
 def validate_source_choice(r: Request, spec: RestoreSpec) -> list[Problem]:
@@ -489,6 +491,9 @@ def frozen(observed: dict) -> Source:
         dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE, default="{}")
     )
     dbname = recorded.pop("dbname", None)
+    # status.source shows what RestoreSource declares: a key recorded by another version of the
+    # function (after a rollback) would be pruned by the API server, and must not fail here.
+    recorded = {k: v for k, v in recorded.items() if k in RestoreSource.model_fields}
     params = {k: fp[k] for k in ("snapshotIdentifier", "restoreToPointInTime") if k in fp}
     tags = fp.get("tags") or {}
     return Source(

@@ -15,7 +15,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import inputs, naming, resources
 from function.conditions import Reason
 from function.resources import dig
-from function.specs import BackupSpec
+from function.specs import BackupSpec, BackupStatus
 
 if TYPE_CHECKING:
     from function.request import Request
@@ -176,11 +176,11 @@ def compose(
         )
 
 
-def status(s: Schedule, latest_restorable_time: str | None) -> dict:
-    return {
-        "schedule": s.schedule,
-        "retentionDays": s.rds_retention,
-        "window": s.window,
-        "pointInTimeRestore": "Unavailable" if s.schedule == "none" else "Available",
-        "latestRestorableTime": latest_restorable_time if s.schedule != "none" else None,
-    }
+def status(s: Schedule, latest_restorable_time: str | None) -> BackupStatus:
+    return BackupStatus(
+        schedule=s.schedule,
+        retentionDays=s.rds_retention,
+        window=s.window,
+        pointInTimeRestore="Unavailable" if s.schedule == "none" else "Available",
+        latestRestorableTime=latest_restorable_time if s.schedule != "none" else None,
+    )

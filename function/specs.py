@@ -11,7 +11,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from function import engines
@@ -160,7 +167,20 @@ class InstanceSpec(_Composite):
     backup: BackupSpec | None = None
 
 
-class BackupStatus(BaseModel):
+class Status(BaseModel):
+    """What the function reports in a composite's status; the XRDs' status schemas are generated
+    from these models. The API server silently prunes a field its schema lacks (and Backups,
+    Restores and bindings read these statuses), so setting a field a model lacks is an error
+    here, and so is a value of another type (assignments are checked too)."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    def wire(self) -> dict[str, Any]:
+        """The status as sent: unset (None) fields left out, as structs.fill drops None."""
+        return self.model_dump(exclude_none=True)
+
+
+class BackupStatus(Status):
     schedule: str | None = None
     retentionDays: int | None = None
     window: str | None = None
@@ -168,7 +188,7 @@ class BackupStatus(BaseModel):
     latestRestorableTime: str | None = Field(None, description="RFC 3339, UTC.")
 
 
-class InstanceStatus(BaseModel):
+class InstanceStatus(Status):
     phase: str | None = Field(None, description="RDS status of the primary, e.g. available.")
     endpoint: str | None = Field(None, description="Hostname of the primary.")
     port: int | None = None
@@ -227,11 +247,11 @@ class BindingSpec(_Composite):
     )
 
 
-class BindingRef(BaseModel):
+class BindingRef(Status):
     name: str | None = Field(None, description="The Secret with the credentials.")
 
 
-class BindingStatus(BaseModel):
+class BindingStatus(Status):
     binding: BindingRef | None = Field(None, description="servicebinding.io ProvisionedService.")
     secretName: str | None = None
     username: str | None = None
@@ -254,7 +274,7 @@ class BackupRequestSpec(_Composite):
     )
 
 
-class BackupRequestStatus(BaseModel):
+class BackupRequestStatus(Status):
     phase: str | None = Field(None, description="RDS snapshot status, e.g. available.")
     instance: str | None = None
     instanceIdentifier: str | None = None
@@ -334,7 +354,7 @@ class RestoreSpec(_Composite):
     backup: BackupSpec | None = None
 
 
-class RestoreSource(BaseModel):
+class RestoreSource(Status):
     backupRef: str | None = None
     backupArn: str | None = None
     snapshotIdentifier: str | None = None

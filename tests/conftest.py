@@ -52,22 +52,33 @@ def server_address(server) -> str:
 def grpc_stub(server_address: str) -> grpcv1.FunctionRunnerServiceStub:
     """A client of the real gRPC server: for the reliability suite, render and a smoke test."""
     channel = grpc.insecure_channel(server_address)
-    yield grpcv1.FunctionRunnerServiceStub(channel)
+    yield Checked(grpcv1.FunctionRunnerServiceStub(channel))
     channel.close()
+
+
+class Checked:
+    """A gRPC client whose every answer has a status that matches its kind's XRD."""
+
+    def __init__(self, stub: grpcv1.FunctionRunnerServiceStub) -> None:
+        self.stub = stub
+
+    def RunFunction(  # noqa: N802
+        self, req: fnv1.RunFunctionRequest, **kwargs: object
+    ) -> fnv1.RunFunctionResponse:
+        return check_answer(req, self.stub.RunFunction(req, **kwargs))
 
 
 class InProcess:
     """RunFunction called in-process, through the runner the server serves (its cache included),
-    without gRPC: table tests compare whole messages and need no server."""
+    without gRPC: table tests compare whole messages and need no server. Every answer's status
+    must match its kind's XRD."""
 
     def __init__(self) -> None:
         self.runner = fn.FunctionRunner()
         self.loop = asyncio.new_event_loop()
 
     def RunFunction(self, req: fnv1.RunFunctionRequest, **_: object) -> fnv1.RunFunctionResponse:  # noqa: N802
-        rsp = self.loop.run_until_complete(self.runner.RunFunction(req))
-        check_answer(rsp)
-        return rsp
+        return check_answer(req, self.loop.run_until_complete(self.runner.RunFunction(req)))
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ import jsonschema
 import yaml
 from celpy import celtypes
 
-from function import render
+from function import kinds, render, xrds
 
 ROOT = Path(__file__).resolve().parent.parent
 CRD_DIR = Path(__file__).resolve().parent / "crds"
@@ -109,3 +109,23 @@ def cel_failures(schema: dict, obj: Any, old: Any = None, path: str = "") -> lis
                 sub_old = old.get(key) if isinstance(old, dict) else None
                 out += cel_failures(sub, obj[key], sub_old, f"{path}.{key}")
     return out
+
+
+@functools.cache
+def _status_validator(kind: str) -> jsonschema.Draft7Validator:
+    """The status schema of the XRD generated for a claim kind, strict as the API server is."""
+    (k,) = [k for k in kinds.KINDS if k.claim == kind]
+    (version,) = xrds.xrd(k)["spec"]["versions"]
+    return jsonschema.Draft7Validator(
+        _strict(version["schema"]["openAPIV3Schema"]["properties"]["status"])
+    )
+
+
+def validate_status(kind: str, status: dict) -> None:
+    """Raise AssertionError naming every field of a composite's status that the API server would
+    prune (an unknown field) or refuse (a wrong type) under the generated XRD of its kind."""
+    errors = sorted(
+        f"{'.'.join(['status', *(str(p) for p in e.absolute_path)])}: {e.message}"
+        for e in _status_validator(kind).iter_errors(status)
+    )
+    assert not errors, f"{kind} status does not match its XRD:\n" + "\n".join(errors)

@@ -1,6 +1,6 @@
 """Every condition type and reason is declared once (conditions.py), with its meaning, and
 documented where users read: the README and docs/conditions.md. The in-process stub checks every
-answer the tests produce against the declaration (helpers.check_answer)."""
+answer the tests produce against the declaration (helpers.check_reasons)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import conditions, kinds
 from function.conditions import Reason, Type
-from tests.helpers import ROOT, check_answer
+from tests.helpers import ROOT, check_reasons
 
 README = (ROOT / "README.md").read_text()
 DOCS = (ROOT / "docs" / "conditions.md").read_text()
@@ -61,11 +61,11 @@ def test_refusals_are_reasons_of_spec_valid():
 )
 def test_the_answer_check_refuses_what_is_not_declared(answer):
     with pytest.raises(AssertionError, match="undeclared"):
-        check_answer(answer)
+        check_reasons(answer)
 
 
 def test_the_answer_check_accepts_declared_reasons_and_reasonless_fatal_results():
-    check_answer(
+    check_reasons(
         fnv1.RunFunctionResponse(
             conditions=[conditions.condition(Type.SPEC_VALID, True, Reason.SPEC_ACCEPTED)],
             results=[fnv1.Result(severity=fnv1.SEVERITY_FATAL, message="broken input")],

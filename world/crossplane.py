@@ -12,7 +12,8 @@ Each rule is the real controller's, read from crossplane/crossplane (v1.20 / v2)
   function leaves out are deleted (unless a Usage holds them);
 - conditions the function returns are set by type; a condition it stops returning is never
   removed (composite/reconciler.go); on a fatal result the types it did not see become Unknown;
-- the XR status is server-side applied: a field the function leaves out disappears;
+- the XR status is server-side applied: a field the function leaves out disappears, and a field
+  the XRD's status schema does not declare is pruned (apiextensions-apiserver pruning);
 - connection details: desired composite details -> the XR's Secret -> the claim's Secret
   (claim/connection.go), only where the XR has a writeConnectionSecretToRef.
 """
@@ -24,6 +25,7 @@ import copy
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import jsonschema
@@ -97,6 +99,12 @@ class Crossplane:
         version = obj["apiVersion"].rsplit("/", 1)[-1]
         (v,) = [v for v in xrd["spec"]["versions"] if v["name"] == version]
         return v["schema"]["openAPIV3Schema"]
+
+    def _status_schema(self, xr: dict) -> dict:
+        (xrd,) = [x for x in self.xrds.values() if x["spec"]["names"]["kind"] == xr["kind"]]
+        version = xr["apiVersion"].rsplit("/", 1)[-1]
+        (v,) = [v for v in xrd["spec"]["versions"] if v["name"] == version]
+        return v["schema"]["openAPIV3Schema"]["properties"]["status"]
 
     def apply_claim(self, claim: dict) -> dict:
         """kubectl apply of a claim: admitted (with defaults) or Refused with the API's message."""
@@ -369,6 +377,9 @@ class Crossplane:
         self, xr: dict, conds: list[dict], unknown_others: bool, status: dict | None
     ) -> None:
         current = self.store.get(key_of(xr)) or xr
+        if status is not None:
+            # Crossplane adds `conditions` to the XRD's status schema; the rest is the XRD's.
+            status = prune(self._status_schema(xr), status)
         old = {c["type"]: c for c in (current.get("status") or {}).get("conditions") or []}
         merged = dict(old)
         for c in conds:
@@ -436,6 +447,20 @@ def decode(data: dict[str, str]) -> dict[str, str]:
 
 def _ref(obj: dict) -> str:
     return f"{obj['kind']}/{obj['metadata']['name']}"
+
+
+def prune(schema: dict, value: Any) -> Any:
+    """What the API server stores of value under a structural schema: it silently drops every
+    field the schema does not declare (apiextensions-apiserver pkg/apiserver/schema/pruning)."""
+    if isinstance(value, list):
+        return [prune(schema.get("items") or {}, v) for v in value]
+    if not isinstance(value, dict) or schema.get("x-kubernetes-preserve-unknown-fields"):
+        return value
+    props = schema.get("properties") or {}
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        return {k: prune(props.get(k, extra), v) for k, v in value.items()}
+    return {k: prune(props[k], v) for k, v in value.items() if k in props}
 
 
 def _cond(typ: str, status: str, reason: str, message: str = "") -> dict:
