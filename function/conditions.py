@@ -13,6 +13,10 @@ Every condition type and reason the function emits, in one place (the README rep
   RestoreSourceResolving, BackupNotFound, BackupNotAvailable, SourceNotRestorableYet and the
   InstanceReady waiting reasons; refused: as SpecValid, or RestoreRefused (AWS refused the
   create; the developer may still change the spec).
+- ExtensionsReady (PostgresqlInstance, Restore): ExtensionsAsListed (also on a MySQL or MariaDB
+  Restore: none); waiting: ExtensionsPending (provider-sql creating or dropping one);
+  ExtensionDropBlocked (an extension removed from the list that PostgreSQL refuses to drop
+  while objects depend on it: the provider's message, also as a warning event).
 - Any of them Unknown NotChecked: an earlier problem stopped the function before it looked.
 
 Crossplane never removes a condition the function stops returning, so every answer carries every
@@ -35,15 +39,16 @@ INSTANCE_READY = "InstanceReady"
 CREDENTIALS_READY = "CredentialsReady"
 SNAPSHOT_READY = "SnapshotReady"
 SOURCE_READY = "SourceReady"
+EXTENSIONS_READY = "ExtensionsReady"
 
 # The condition types each kind owns (keyed like fn.ROUTES).
 OWNED: dict[str, tuple[str, ...]] = {
-    "PostgresqlInstance": (SPEC_VALID,),
+    "PostgresqlInstance": (SPEC_VALID, EXTENSIONS_READY),
     "MysqlInstance": (SPEC_VALID,),
     "MariadbInstance": (SPEC_VALID,),
     "ServiceBinding": (SPEC_VALID, INSTANCE_READY, CREDENTIALS_READY),
     "Backup": (SPEC_VALID, INSTANCE_READY, SNAPSHOT_READY),
-    "Restore": (SPEC_VALID, SOURCE_READY),
+    "Restore": (SPEC_VALID, SOURCE_READY, EXTENSIONS_READY),
 }
 NOT_CHECKED = "NotChecked"
 

@@ -31,6 +31,8 @@ REASONS = {
 }
 
 FIELD = "spec.config.extensions"
+# Label on every composed Extension: the RDS identifier of the instance it belongs to.
+EXTENSIONS_OF = "klutch.io/extensions-of"
 PRELOAD = "shared_preload_libraries"
 ALL_MAJORS = ("13", "14", "15", "16", "17")
 
@@ -196,9 +198,11 @@ def resource_name(name: str) -> str:
 
 
 def compose_extension(
-    name: str, *, database: str, provider_config_name: str, namespaced: bool
+    name: str, *, database: str, provider_config_name: str, namespaced: bool, owner: str
 ) -> dict:
-    """provider-sql's Extension in the instance's database.
+    """provider-sql's Extension in the instance's database, labelled with the instance's
+    identifier (`owner`): function/extension_lifecycle.py finds it by that label once Crossplane
+    has stopped listing it.
 
     Deleting it runs `DROP EXTENSION IF EXISTS` without CASCADE: PostgreSQL refuses while a column,
     index or function depends on it, and the provider reports that error until nothing does, so
@@ -210,7 +214,7 @@ def compose_extension(
         "apiVersion": m.sql_api("postgresql"),
         "kind": "Extension",
         # No external name: the provider identifies an Extension by forProvider.extension.
-        "metadata": {},
+        "metadata": {"labels": {EXTENSIONS_OF: owner}},
         "spec": {
             # No version: the server's default; the provider late-initializes the one installed
             # and never upgrades it (its Update does nothing).

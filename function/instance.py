@@ -15,6 +15,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import (
     catalog,
     conditions,
+    extension_lifecycle,
     extensions,
     inputs,
     naming,
@@ -118,6 +119,7 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
+        report_kept_extensions(r, rsp, engine)
         return None
     assert spec is not None
     settings = resolve(spec, engine, r, observed, rsp, restore)
@@ -489,17 +491,44 @@ def compose(
             "continuous backup still holds the retention after hourly backups ended, and RDS "
             f"refuses another value until AWS releases it; {s.backup.rds_retention} applies then",
         )
-    # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the master.
-    if s.extensions and r.observed.ready(PRIMARY):
-        for name in s.extensions:
-            key = extensions.resource_name(name)
-            body = extensions.compose_extension(
-                name,
-                database=s.db_name,
-                provider_config_name=sql_provider_config_name(s.identifier),
-                namespaced=r.mode.namespaced,
-            )
-            resources.set_desired(rsp, key, body, r.observed.ready(key))
+    if s.engine == "postgresql":
+        # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the
+        # master. One that exists is kept whatever the server's state: leaving it out deletes it.
+        state = extension_lifecycle.observe(r, rsp, s.identifier)
+        extension_lifecycle.compose(
+            r,
+            rsp,
+            state,
+            s.extensions,
+            identifier=s.identifier,
+            database=s.db_name,
+            provider_config_name=sql_provider_config_name(s.identifier),
+            server_ready=r.observed.ready(PRIMARY),
+        )
+        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, _secrets(r))
+    else:
+        extension_lifecycle.report_none(r, rsp, s.engine)
+
+
+def report_kept_extensions(r: Request, rsp: fnv1.RunFunctionResponse, engine: str) -> None:
+    """ExtensionsReady while a refused spec keeps what exists: the extensions composed now."""
+    if engine != "postgresql":
+        extension_lifecycle.report_none(r, rsp, engine)
+        return
+    state = extension_lifecycle.observe(r, rsp, identifier_of(r))
+    kept = tuple(sorted({s.extension for s in state.composed.values() if not s.deleting}))
+    observed = r.observed.get(PRIMARY)
+    database = (
+        dig(observed, "spec", "forProvider", "dbName")
+        or _restored_dbname(observed)
+        or DEFAULT_DB_NAME
+    )
+    extension_lifecycle.report(r, rsp, state, kept, database, _secrets(r))
+
+
+def _secrets(r: Request) -> tuple[str, ...]:
+    """Credentials a provider's message might repeat: never shown to the developer."""
+    return tuple(v for k, v in r.connection_details(PRIMARY).items() if k == "password")
 
 
 def parameter_group_resource(engine: str, version: str) -> str:
