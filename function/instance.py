@@ -67,8 +67,10 @@ class Settings:
     # version (a restore from a snapshot ARN decides it) composes no parameter group.
     parameters: dict[str, str]
     extensions: tuple[str, ...]
-    # Static parameters this answer changes: RDS applies them at the next reboot.
+    # Static parameters waiting for the next reboot (this answer's changes and earlier ones no
+    # reboot has applied yet), and their record for the primary's annotation.
     pending_reboot: tuple[str, ...] = ()
+    pending_record: str = ""
 
 
 def engine_of(kind: str) -> str:
@@ -119,7 +121,7 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
-        report_kept_extensions(r, rsp, engine)
+        report_kept(r, rsp, engine)
         return None
     assert spec is not None
     settings = resolve(spec, engine, r, observed, rsp, restore)
@@ -437,7 +439,12 @@ def resolve(
         parameters=database_parameters(spec, engine, cat)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
     )
-    return replace(settings, pending_reboot=tuple(pending_reboot(r, settings)))
+    pending, since = pending_reboot(r, settings)
+    return replace(
+        settings,
+        pending_reboot=tuple(pending),
+        pending_record=pending_reboot_record(pending, since) if pending else "",
+    )
 
 
 def _restore_storage(restore: RestoreFrom | None) -> int:
@@ -510,8 +517,10 @@ def compose(
         extension_lifecycle.report_none(r, rsp, s.engine)
 
 
-def report_kept_extensions(r: Request, rsp: fnv1.RunFunctionResponse, engine: str) -> None:
-    """ExtensionsReady while a refused spec keeps what exists: the extensions composed now."""
+def report_kept(r: Request, rsp: fnv1.RunFunctionResponse, engine: str) -> None:
+    """What a refused spec keeps still reports: the static parameters waiting for a reboot (as
+    recorded on the primary) and ExtensionsReady for the extensions composed now."""
+    warn_pending_reboot(r, rsp, recorded_pending_reboot(r))
     if engine != "postgresql":
         extension_lifecycle.report_none(r, rsp, engine)
         return
@@ -564,23 +573,59 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
             old = r.observed[name]
             if dig(old, "metadata", "annotations", resources.EXTERNAL_NAME) in in_use:
                 resources.keep(rsp, name, old)
-    if s.pending_reboot:
+    warn_pending_reboot(r, rsp, s.pending_reboot)
+
+
+def warn_pending_reboot(r: Request, rsp: fnv1.RunFunctionResponse, names: tuple[str, ...]) -> None:
+    if names:
         conditions.warn(
             rsp,
             conditions.PARAMETERS_PENDING_REBOOT,
-            f"{r.described()}: {', '.join(s.pending_reboot)} change(s) at the next reboot of the "
+            f"{r.described()}: {', '.join(names)} change(s) at the next reboot of the "
             "instance (static parameters; the platform reboots in the maintenance window)",
         )
 
 
-def pending_reboot(r: Request, s: Settings) -> list[str]:
-    """Static parameters whose value in the observed group differs from what is composed now:
-    RDS applies them (pending-reboot) at the instance's next reboot."""
+# On the composed primary Instance: the static parameters waiting for a reboot, each with the value
+# the server ran before (null: RDS's default), and what the instance looked like then. The function
+# owns the annotation (it is re-sent on every path), so it survives the reconciles after the group
+# was updated, when the group no longer shows what changed.
+PENDING_REBOOT_ANNOTATION = "klutch.io/pending-reboot"
+# On the composite: the platform changes its value after a reboot the function could not see.
+REBOOTED_ANNOTATION = "klutch.io/rebooted"
+
+
+def pending_reboot(r: Request, s: Settings) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Static parameters RDS applies at the instance's next reboot, with the value each ran
+    before, and the instance's marks of that time: what this answer changes, and what an earlier
+    answer changed that no reboot has applied since.
+
+    upjet reports no ParameterApplyStatus, so a reboot is known only from what is observable: the
+    instance seen `rebooting`, a new instance class or engine version (both restart it), or the
+    platform's `klutch.io/rebooted` annotation on the composite changing. A value set back to the
+    one the server runs is no longer pending."""
     if not s.version:
-        return []
+        return {}, {}
+    primary = r.observed.get(PRIMARY)
+    at = dig(primary, "status", "atProvider", default={}) or {}
+    marks = {
+        k: v
+        for k, v in {
+            "instanceClass": at.get("instanceClass"),
+            "engineVersion": at.get("engineVersionActual"),
+            "rebooted": dig(r.composite, "metadata", "annotations", REBOOTED_ANNOTATION),
+        }.items()
+        if isinstance(v, str) and v
+    }
+    pending, since = _recorded_reboot(primary)
+    rebooted = (
+        at.get("status") == "rebooting"
+        or any(k in marks and marks[k] != v for k, v in since.items())
+        or ("rebooted" in marks and "rebooted" not in since and bool(pending))
+    )
+    if rebooted:
+        pending, since = {}, {}
     observed = r.observed.get(parameter_group_resource(s.engine, s.version))
-    if observed is None:
-        return []
     have = {
         p.get("name"): p
         for p in dig(observed, "spec", "forProvider", "parameter", default=[]) or []
@@ -596,11 +641,45 @@ def pending_reboot(r: Request, s: Settings) -> list[str]:
             cat=r.catalog.parameters or None,
         )
     }
-    return sorted(
-        name
-        for name in have.keys() | want.keys()
-        if (have.get(name) or {}).get("value") != (want.get(name) or {}).get("value")
-        and (want.get(name) or have[name]).get("applyMethod") == parameters.APPLY_PENDING_REBOOT
+    if observed is not None:
+        for name in have.keys() | want.keys():
+            before = (have.get(name) or {}).get("value")
+            if (
+                before != (want.get(name) or {}).get("value")
+                and (want.get(name) or have[name]).get("applyMethod")
+                == parameters.APPLY_PENDING_REBOOT
+            ):
+                pending.setdefault(name, before)
+    pending = {n: v for n, v in pending.items() if (want.get(n) or {}).get("value") != v}
+    return dict(sorted(pending.items())), (since or marks) if pending else {}
+
+
+def _recorded_reboot(primary: dict | None) -> tuple[dict[str, str | None], dict[str, str]]:
+    raw = dig(primary, "metadata", "annotations", PENDING_REBOOT_ANNOTATION)
+    try:
+        recorded = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}, {}
+    if not isinstance(recorded, dict):
+        return {}, {}
+    params = recorded.get("parameters")
+    since = recorded.get("since")
+    return (
+        {k: v for k, v in params.items() if isinstance(v, str | None)}
+        if isinstance(params, dict)
+        else {},
+        {k: v for k, v in since.items() if isinstance(v, str)} if isinstance(since, dict) else {},
+    )
+
+
+def recorded_pending_reboot(r: Request) -> tuple[str, ...]:
+    """The static parameters the primary's annotation says wait for a reboot."""
+    return tuple(_recorded_reboot(r.observed.get(PRIMARY))[0])
+
+
+def pending_reboot_record(pending: dict[str, str | None], since: dict[str, str]) -> str:
+    return json.dumps(
+        {"parameters": pending, "since": since}, sort_keys=True, separators=(",", ":")
     )
 
 
@@ -673,6 +752,8 @@ def compose_instance(r: Request, s: Settings, restore: RestoreFrom | None = None
         metadata.setdefault("annotations", {})[RESTORE_SOURCE_ANNOTATION] = json.dumps(
             restore.source, sort_keys=True
         )
+    if s.pending_record:
+        metadata.setdefault("annotations", {})[PENDING_REBOOT_ANNOTATION] = s.pending_record
     return {
         "apiVersion": m.rds_api,
         "kind": "Instance",
@@ -827,6 +908,8 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> dict:
     }
     if s is not None and s.version:
         status["pendingReboot"] = list(s.pending_reboot) or None
+    elif s is None:
+        status["pendingReboot"] = list(recorded_pending_reboot(r)) or None
     # While AWS Backup still holds the retention, the status says what runs.
     held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
     running = _running_schedule(r, observed) if s is None or held else s.backup

@@ -193,7 +193,7 @@ def _stop(
     resources.keep_observed(rsp, r.observed)
     if created is not None:
         rsp.conditions.append(conditions.condition(SOURCE_READY, True, "SourceAvailable"))
-        instance.report_kept_extensions(r, rsp, created.engine)
+        instance.report_kept(r, rsp, created.engine)
         status = instance.observed_status(r, created.engine, None)
         status["source"] = created.status
         resources.set_status(rsp, status)
