@@ -15,8 +15,8 @@ Every condition type and reason the function emits, in one place (the README rep
   create; the developer may still change the spec).
 - ExtensionsReady (PostgresqlInstance, Restore): ExtensionsAsListed (also on a MySQL or MariaDB
   Restore: none); waiting: ExtensionsPending (provider-sql creating or dropping one);
-  ExtensionDropBlocked (an extension removed from the list that PostgreSQL refuses to drop
-  while objects depend on it: the provider's message, also as a warning event).
+  ExtensionDropBlocked (an extension removed from the list that provider-sql cannot drop, e.g.
+  PostgreSQL refuses while objects depend on it: the provider's message, also a warning event).
 - Any of them Unknown NotChecked: an earlier problem stopped the function before it looked.
 
 Crossplane never removes a condition the function stops returning, so every answer carries every

@@ -192,7 +192,8 @@ def report(
     database: str,
     secrets: tuple[str, ...] = (),
 ) -> None:
-    """ExtensionsReady, and a warning for every extension PostgreSQL refuses to drop."""
+    """ExtensionsReady, and a warning for every removed extension provider-sql cannot drop
+    (PostgreSQL refuses while objects depend on it: the provider's message says so)."""
     who = r.described()
     dropping = sorted(
         {s.extension for s in state.deleting.values() if s.drops and s.extension not in wanted}
@@ -206,7 +207,7 @@ def report(
         conditions.warn(
             rsp,
             DROP_BLOCKED,
-            f'{who}: extension "{name}" stays in database "{database}": PostgreSQL refuses to '
+            f'{who}: extension "{name}" stays in database "{database}": provider-sql cannot '
             f"drop it ({error}); drop what uses it (provider-sql then drops it), or put "
             f'"{name}" back into {extensions.FIELD} to keep it',
         )
@@ -219,7 +220,7 @@ def report(
     if blocked:
         status, reason = False, DROP_BLOCKED
         message = "; ".join(
-            f'"{n}" stays in database "{database}": PostgreSQL refuses to drop it ({e})'
+            f'"{n}" stays in database "{database}": provider-sql cannot drop it ({e})'
             for n, e in blocked.items()
         )
     elif dropping or creating:

@@ -163,8 +163,8 @@ CASES = [
          extension_mr("orders-2", "hstore")],
         ["sql-extension-hstore"],
         ("FALSE", "ExtensionDropBlocked",
-         f'"citext" stays in database "app": PostgreSQL refuses to drop it ({BLOCKED})'),
-        [f'{WHO}: extension "citext" stays in database "app": PostgreSQL refuses to drop it '
+         f'"citext" stays in database "app": provider-sql cannot drop it ({BLOCKED})'),
+        [f'{WHO}: extension "citext" stays in database "app": provider-sql cannot drop it '
          f"({BLOCKED}); drop what uses it (provider-sql then drops it), or put \"citext\" back "
          "into spec.config.extensions to keep it"],
         id="blocked",
@@ -273,7 +273,7 @@ def test_a_refused_edit_still_reports_a_blocked_drop(stub, base):
     assert ext_condition(rsp) == (
         "FALSE",
         "ExtensionDropBlocked",
-        '"hstore" stays in database "app": PostgreSQL refuses to drop it (boom)',
+        '"hstore" stays in database "app": provider-sql cannot drop it (boom)',
     )
 
 
@@ -412,10 +412,10 @@ def test_a_removed_extension_in_use_stays_says_why_and_goes_once_unused(stub, ba
     assert ext_condition(rsp) == (
         "FALSE",
         "ExtensionDropBlocked",
-        f'"citext" stays in database "app": PostgreSQL refuses to drop it ({blocked})',
+        f'"citext" stays in database "app": provider-sql cannot drop it ({blocked})',
     )
     assert [r.message for r in rsp.results if r.reason == lifecycle.DROP_BLOCKED] == [
-        f'{WHO}: extension "citext" stays in database "app": PostgreSQL refuses to drop it '
+        f'{WHO}: extension "citext" stays in database "app": provider-sql cannot drop it '
         f'({blocked}); drop what uses it (provider-sql then drops it), or put "citext" back '
         "into spec.config.extensions to keep it"
     ]
