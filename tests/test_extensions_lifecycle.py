@@ -19,6 +19,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import extension_lifecycle as lifecycle
+from tests import crds
 from tests.helpers import call, composite, conditions, desired, request
 from tests.sqlprovider import PostgresProvider
 from tests.sqlservers import DB_NAME, postgresql
@@ -240,6 +241,8 @@ def test_putting_it_back_releases_the_old_extension_without_a_drop(stub, namespa
         "spec": {**old["spec"], **retain},
     }
     assert "deletionPolicy" not in got["sql-extension-citext"]["spec"]
+    for body in (release, got["sql-extension-citext"]):
+        crds.validate(body)
     # Not blocked any more: the developer wants it, it stays.
     assert not [r for r in rsp.results if r.reason == lifecycle.DROP_BLOCKED]
 
