@@ -11,6 +11,10 @@ depend on it). So every Extension carries the function's own label naming the in
 function requires them by that label: it sees the ones being deleted, reports why one stays, and
 sees it go.
 
+Extensions are composed to be kept when deleted (the mode's retain fields), so that deleting the
+instance never runs a DROP against a database on its way out. Removing one from the list takes two
+reconciles: first its Extension is composed once more allowing the delete, then it is left out.
+
 Putting an extension back into the list while its old Extension is still being deleted must not
 leave that old resource dropping the extension the moment its dependants go: the function
 composes the old resource once more, by its name, with the mode's retain fields (deletionPolicy
@@ -164,13 +168,27 @@ def compose(
             owner=identifier,
         )
         resources.set_desired(rsp, key, body, r.observed.ready(key))
+    for key, seen in state.composed.items():
+        if seen.extension not in wanted and not seen.deleting and not seen.drops:
+            # Removed from the list: allowed to DROP first; left out (deleted) next reconcile.
+            resources.set_desired(rsp, key, _arm(r, seen), r.observed.ready(key))
     for seen in state.deleting.values():
         if seen.extension in wanted and seen.drops:
             resources.set_desired(rsp, release_key(seen.extension, seen.name), _release(r, seen))
 
 
+def _arm(r: Request, seen: Seen) -> dict:
+    """The Extension exactly as it exists, with its delete running DROP."""
+    drop = {"managementPolicies": ["*"]} if r.mode.namespaced else {"deletionPolicy": "Delete"}
+    return _with_policy(seen, drop)
+
+
 def _release(r: Request, seen: Seen) -> dict:
     """The Extension exactly as it exists, minus what would DROP it."""
+    return _with_policy(seen, r.mode.retain())
+
+
+def _with_policy(seen: Seen, policy: dict) -> dict:
     spec = {
         k: v
         for k, v in (seen.body.get("spec") or {}).items()
@@ -180,7 +198,7 @@ def _release(r: Request, seen: Seen) -> dict:
         "apiVersion": seen.body.get("apiVersion"),
         "kind": "Extension",
         "metadata": {**resources.own_metadata(seen.body), "name": seen.name},
-        "spec": {**spec, **r.mode.retain()},
+        "spec": {**spec, **policy},
     }
 
 

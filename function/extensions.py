@@ -204,9 +204,12 @@ def compose_extension(
     identifier (`owner`): function/extension_lifecycle.py finds it by that label once Crossplane
     has stopped listing it.
 
-    Deleting it runs `DROP EXTENSION IF EXISTS` without CASCADE: PostgreSQL refuses while a column,
-    index or function depends on it, and the provider reports that error until nothing does, so
-    removing an extension from the list never drops data.
+    Composed to be kept when deleted (like the group roles, it lives in the database and goes with
+    it): deleting the instance never runs a DROP that could hang on a database being deleted.
+    Removing it from the list first allows the delete (extension_lifecycle), then provider-sql
+    runs `DROP EXTENSION IF EXISTS` without CASCADE: PostgreSQL refuses while a column, index or
+    function depends on it, and the provider reports that error until nothing does, so removing
+    an extension from the list never drops data.
     """
     # Only the API group and the reference depend on the mode; nothing names the owner here.
     m = Mode(namespaced=namespaced, owner_namespace="", owner_name="", secret_namespace="")
@@ -220,5 +223,6 @@ def compose_extension(
             # and never upgrades it (its Update does nothing).
             "forProvider": {"extension": name, "database": database},
             "providerConfigRef": m.sql_provider_config_ref(provider_config_name),
+            **m.retain(),
         },
     }

@@ -454,6 +454,12 @@ def test_extension_body(namespaced):
         "spec": {
             "forProvider": {"extension": "vector", "database": "orders"},
             "providerConfigRef": ref,
+            # Kept when the instance goes; removal from the list allows the DROP first.
+            **(
+                {"managementPolicies": ["Observe", "Create", "Update", "LateInitialize"]}
+                if namespaced
+                else {"deletionPolicy": "Orphan"}
+            ),
         },
     }
 
