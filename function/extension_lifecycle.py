@@ -35,8 +35,9 @@ from function.resources import dig
 
 LABEL = extensions.EXTENSIONS_OF
 REQUIREMENT = "sql-extensions"
-KEY_PREFIX = "sql-extension-"
-RELEASE_INFIX = "-release-"
+KEY_PREFIX = extensions.resource_name("")
+# An old Extension composed once more to let it go (by its own name): not an extension's key.
+RELEASE_PREFIX = "sql-released-extension-"
 
 # Condition (PostgresqlInstance, Restore) and its reasons.
 CONDITION = conditions.EXTENSIONS_READY
@@ -48,8 +49,8 @@ DROP_BLOCKED = "ExtensionDropBlocked"
 MESSAGE_LIMIT = 300
 
 
-def release_key(extension: str, name: str) -> str:
-    return f"{extensions.resource_name(extension)}{RELEASE_INFIX}{name}"
+def release_key(name: str) -> str:
+    return RELEASE_PREFIX + name
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,6 @@ class State:
     no longer lists (being deleted) by metadata name."""
 
     composed: dict[str, Seen] = field(default_factory=dict)
-    released: dict[str, Seen] = field(default_factory=dict)  # by resource name (release keys)
     deleting: dict[str, Seen] = field(default_factory=dict)  # by metadata name
 
     def live(self, extension: str) -> Seen | None:
@@ -123,12 +123,10 @@ def observe(r: Request, rsp: fnv1.RunFunctionResponse, identifier: str) -> State
     require(r, rsp, identifier)
     state = State()
     for key in r.observed:
-        if not key.startswith(KEY_PREFIX):
+        if not key.startswith((KEY_PREFIX, RELEASE_PREFIX)):
             continue
         seen = _seen(r.observed[key])
-        if RELEASE_INFIX in key:
-            state.released[key] = seen
-        else:
+        if key.startswith(KEY_PREFIX):
             state.composed[key] = seen
         if seen.deleting:
             state.deleting[seen.name] = seen
@@ -174,7 +172,7 @@ def compose(
             resources.set_desired(rsp, key, _arm(r, seen), r.observed.ready(key))
     for seen in state.deleting.values():
         if seen.extension in wanted and seen.drops:
-            resources.set_desired(rsp, release_key(seen.extension, seen.name), _release(r, seen))
+            resources.set_desired(rsp, release_key(seen.name), _release(r, seen))
 
 
 def _arm(r: Request, seen: Seen) -> dict:

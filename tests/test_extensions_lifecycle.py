@@ -98,7 +98,8 @@ def answer(stub, spec, base, composed=(), required=(), connection=None):
 
 
 def extension_keys(rsp) -> list[str]:
-    return sorted(k for k in desired(rsp) if k.startswith(lifecycle.KEY_PREFIX))
+    prefixes = (lifecycle.KEY_PREFIX, lifecycle.RELEASE_PREFIX)
+    return sorted(k for k in desired(rsp) if k.startswith(prefixes))
 
 
 def ext_condition(rsp) -> tuple[str, str, str]:
@@ -231,8 +232,8 @@ def test_putting_it_back_releases_the_old_extension_without_a_drop(stub, namespa
     }
     rsp = stub.RunFunction(request(xr, observed, required={lifecycle.REQUIREMENT: [old]}))
     got = desired(rsp)
-    assert extension_keys(rsp) == ["sql-extension-citext", "sql-extension-citext-release-orders-1"]
-    release = got["sql-extension-citext-release-orders-1"]
+    assert extension_keys(rsp) == ["sql-extension-citext", "sql-released-extension-orders-1"]
+    release = got["sql-released-extension-orders-1"]
     retain = (
         {"managementPolicies": ["Observe", "Create", "Update", "LateInitialize"]}
         if namespaced
@@ -321,7 +322,8 @@ class Cluster:
             {k: copy.deepcopy(self.objects[n]) for k, n in self.refs.items() if n in self.objects}
         )
         rsp = call(self.stub, xr, list(self.objects.values()), observed)
-        got = {k: b for k, b in desired(rsp).items() if k.startswith(lifecycle.KEY_PREFIX)}
+        prefixes = (lifecycle.KEY_PREFIX, lifecycle.RELEASE_PREFIX)
+        got = {k: b for k, b in desired(rsp).items() if k.startswith(prefixes)}
         for key, name in list(self.refs.items()):
             if key not in got:
                 if name not in self.objects:  # gone: Crossplane skips what it cannot find
