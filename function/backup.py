@@ -21,10 +21,10 @@ INSTANCE_ANNOTATION = naming.ANNOTATION_INSTANCE
 # that it stays known when the instance changes or is gone.
 RECORDED = {
     "engine": naming.TAG_ENGINE,
-    "version": "klutch.io/engine-version",
+    "version": naming.ANNOTATION_ENGINE_VERSION,
     "plan": naming.TAG_PLAN,
-    "dbname": "klutch.io/dbname",
-    "allocatedStorage": "klutch.io/allocated-storage",
+    "dbname": naming.ANNOTATION_DBNAME,
+    "allocatedStorage": naming.ANNOTATION_ALLOCATED_STORAGE,
 }
 
 

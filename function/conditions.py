@@ -39,6 +39,10 @@ class Type(_Meaning):
     CREDENTIALS_READY = "CredentialsReady", "the binding's Secret is published (ServiceBinding)"
     SNAPSHOT_READY = "SnapshotReady", "the manual snapshot is available (Backup)"
     SOURCE_READY = "SourceReady", "the restore source is known and usable (Restore)"
+    EXTENSIONS_READY = (
+        "ExtensionsReady",
+        "the database has exactly the extensions listed (PostgresqlInstance, Restore)",
+    )
 
 
 class Reason(_Meaning):
@@ -197,6 +201,17 @@ class Reason(_Meaning):
         "AWS refused to create the restored instance (its message); the spec stays editable",
     )
 
+    # ExtensionsReady.
+    EXTENSIONS_AS_LISTED = (
+        "ExtensionsAsListed",
+        "the extensions listed exist and no other composed one is left (none on MySQL/MariaDB)",
+    )
+    EXTENSIONS_PENDING = "ExtensionsPending", "provider-sql is creating or dropping an extension"
+    EXTENSION_DROP_BLOCKED = (
+        "ExtensionDropBlocked",
+        "an extension removed from the list that provider-sql cannot drop (its message says why)",
+    )
+
     # Any type.
     NOT_CHECKED = "NotChecked", "Unknown: an earlier problem stopped the function before it looked"
 
@@ -302,13 +317,13 @@ def warn(rsp: fnv1.RunFunctionResponse, reason: Reason, message: str) -> None:
 
 
 def complete(rsp: fnv1.RunFunctionResponse, owned: tuple[Type, ...]) -> None:
-    """Every owned condition type exactly once, in the kind's order: a type a path did not reach
-    is Unknown (a stale value would stay forever), and a type set twice keeps its first value."""
+    """Every owned condition type exactly once, in the kind's order, and no other: a type a path
+    did not reach is Unknown (a stale value would stay forever), a type set twice keeps its first
+    value, and a type the kind does not own (ExtensionsReady of a MysqlInstance) is not sent."""
     first: dict[str, fnv1.Condition] = {}
     for c in rsp.conditions:
         first.setdefault(c.type, c)
     message = "not checked: an earlier problem stopped (see SpecValid)"
     ordered = [first.get(t) or condition(t, None, Reason.NOT_CHECKED, message) for t in owned]
-    ordered += [c for t, c in first.items() if t not in owned]
     del rsp.conditions[:]
     rsp.conditions.extend(ordered)

@@ -15,11 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from function import parameters
+from function import naming, parameters
 from function.conditions import Reason
 from function.mode import Mode
 
 FIELD = "spec.config.extensions"
+# Label on every composed Extension: the RDS identifier of the instance it belongs to.
 PRELOAD = "shared_preload_libraries"
 ALL_MAJORS = ("13", "14", "15", "16", "17")
 
@@ -185,13 +186,18 @@ def resource_name(name: str) -> str:
 
 
 def compose_extension(
-    name: str, *, database: str, provider_config_name: str, namespaced: bool
+    name: str, *, database: str, provider_config_name: str, namespaced: bool, owner: str
 ) -> dict:
-    """provider-sql's Extension in the instance's database.
+    """provider-sql's Extension in the instance's database, labelled with the instance's
+    identifier (`owner`): function/extension_lifecycle.py finds it by that label once Crossplane
+    has stopped listing it.
 
-    Deleting it runs `DROP EXTENSION IF EXISTS` without CASCADE: PostgreSQL refuses while a column,
-    index or function depends on it, and the provider reports that error until nothing does, so
-    removing an extension from the list never drops data.
+    Composed to be kept when deleted (like the group roles, it lives in the database and goes with
+    it): deleting the instance never runs a DROP that could hang on a database being deleted.
+    Removing it from the list first allows the delete (extension_lifecycle), then provider-sql
+    runs `DROP EXTENSION IF EXISTS` without CASCADE: PostgreSQL refuses while a column, index or
+    function depends on it, and the provider reports that error until nothing does, so removing
+    an extension from the list never drops data.
     """
     # Only the API group and the reference depend on the mode; nothing names the owner here.
     m = Mode(namespaced=namespaced, owner_namespace="", owner_name="", secret_namespace="")
@@ -201,11 +207,12 @@ def compose_extension(
         ),  # extensions are PostgreSQL's (engines.Engine.extensions)
         "kind": "Extension",
         # No external name: the provider identifies an Extension by forProvider.extension.
-        "metadata": {},
+        "metadata": {"labels": {naming.LABEL_EXTENSIONS_OF: owner}},
         "spec": {
             # No version: the server's default; the provider late-initializes the one installed
             # and never upgrades it (its Update does nothing).
             "forProvider": {"extension": name, "database": database},
             "providerConfigRef": m.sql_provider_config_ref(provider_config_name),
+            **m.retain(),
         },
     }

@@ -6,6 +6,7 @@ Pipeline: parse spec -> validate against catalog, platform and what exists -> re
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,6 +17,7 @@ from function import (
     catalog,
     conditions,
     engines,
+    extension_lifecycle,
     extensions,
     inputs,
     naming,
@@ -62,8 +64,10 @@ class Settings:
     # version (left to AWS until it reports one) composes no parameter group.
     parameters: dict[str, str]
     extensions: tuple[str, ...]
-    # Static parameters this answer changes: RDS applies them at the next reboot.
+    # Static parameters waiting for the next reboot (this answer's changes and earlier ones no
+    # reboot has applied yet), and their record for the primary's annotation.
     pending_reboot: tuple[str, ...] = ()
+    pending_record: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Origin:
     data_storage: int | None = None
     # Adds to the primary's body what the data decides (fields, annotations).
     finish: Callable[[dict], None] | None = None
+    # The database the data holds, when the primary composes no dbName.
+    database: str | None = None
 
 
 def empty(r: Request) -> Origin:
@@ -108,6 +114,7 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
+        report_kept(r, rsp, engine, origin)
         return None
     assert spec is not None
     settings = resolve(spec, engine, r, observed, rsp, origin)
@@ -425,7 +432,12 @@ def resolve(
         parameters=database_parameters(spec, engine, cat)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
     )
-    return replace(settings, pending_reboot=tuple(pending_reboot(r, settings)))
+    pending, since = pending_reboot(r, settings)
+    return replace(
+        settings,
+        pending_reboot=tuple(pending),
+        pending_record=pending_reboot_record(pending, since) if pending else "",
+    )
 
 
 def _number(value: object) -> int:
@@ -479,17 +491,42 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Orig
             "continuous backup still holds the retention after hourly backups ended, and RDS "
             f"refuses another value until AWS releases it; {s.backup.rds_retention} applies then",
         )
-    # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the master.
-    if s.extensions and r.observed.ready(PRIMARY):
-        for name in s.extensions:
-            key = extensions.resource_name(name)
-            body = extensions.compose_extension(
-                name,
-                database=s.db_name,
-                provider_config_name=naming.sql_provider_config(s.identifier),
-                namespaced=r.mode.namespaced,
-            )
-            resources.set_desired(rsp, key, body, r.observed.ready(key))
+    if engines.get(s.engine).extensions:
+        # Extensions need a reachable server, like the group roles; CREATE EXTENSION as the
+        # master. One that exists is kept whatever the server's state: leaving it out deletes it.
+        state = extension_lifecycle.observe(r, rsp, s.identifier)
+        extension_lifecycle.compose(
+            r,
+            rsp,
+            state,
+            s.extensions,
+            identifier=s.identifier,
+            database=s.db_name,
+            provider_config_name=naming.sql_provider_config(s.identifier),
+            server_ready=r.observed.ready(PRIMARY),
+        )
+        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, _secrets(r))
+    else:
+        extension_lifecycle.report_none(rsp, s.engine)
+
+
+def report_kept(r: Request, rsp: fnv1.RunFunctionResponse, engine: str, origin: Origin) -> None:
+    """What a refused spec keeps still reports: the static parameters waiting for a reboot (as
+    recorded on the primary) and ExtensionsReady for the extensions composed now."""
+    warn_pending_reboot(r, rsp, recorded_pending_reboot(r))
+    if not engines.get(engine).extensions:
+        extension_lifecycle.report_none(rsp, engine)
+        return
+    state = extension_lifecycle.observe(r, rsp, origin.identifier)
+    kept = tuple(sorted({s.extension for s in state.composed.values() if not s.deleting}))
+    observed = r.observed.get(PRIMARY)
+    database = dig(observed, "spec", "forProvider", "dbName") or origin.database or DEFAULT_DB_NAME
+    extension_lifecycle.report(r, rsp, state, kept, database, _secrets(r))
+
+
+def _secrets(r: Request) -> tuple[str, ...]:
+    """Credentials a provider's message might repeat: never shown to the developer."""
+    return tuple(v for k, v in r.connection_details(PRIMARY).items() if k == "password")
 
 
 def parameter_group_resource(engine: str, version: str) -> str:
@@ -525,23 +562,50 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
             old = r.observed[name]
             if dig(old, "metadata", "annotations", naming.EXTERNAL_NAME) in in_use:
                 resources.keep(rsp, name, old)
-    if s.pending_reboot:
+    warn_pending_reboot(r, rsp, s.pending_reboot)
+
+
+def warn_pending_reboot(r: Request, rsp: fnv1.RunFunctionResponse, names: tuple[str, ...]) -> None:
+    if names:
         conditions.warn(
             rsp,
             Reason.PARAMETERS_PENDING_REBOOT,
-            f"{r.described()}: {', '.join(s.pending_reboot)} change(s) at the next reboot of the "
+            f"{r.described()}: {', '.join(names)} change(s) at the next reboot of the "
             "instance (static parameters; the platform reboots in the maintenance window)",
         )
 
 
-def pending_reboot(r: Request, s: Settings) -> list[str]:
-    """Static parameters whose value in the observed group differs from what is composed now:
-    RDS applies them (pending-reboot) at the instance's next reboot."""
+def pending_reboot(r: Request, s: Settings) -> tuple[dict[str, str | None], dict[str, str]]:
+    """Static parameters RDS applies at the instance's next reboot, with the value each ran
+    before, and the instance's marks of that time: what this answer changes, and what an earlier
+    answer changed that no reboot has applied since.
+
+    upjet reports no ParameterApplyStatus, so a reboot is known only from what is observable: the
+    instance seen `rebooting`, a new instance class or engine version (both restart it), or the
+    platform's `klutch.io/rebooted` annotation on the composite changing. A value set back to the
+    one the server runs is no longer pending."""
     if not s.version:
-        return []
+        return {}, {}
+    primary = r.observed.get(PRIMARY)
+    at = dig(primary, "status", "atProvider", default={}) or {}
+    marks = {
+        k: v
+        for k, v in {
+            "instanceClass": at.get("instanceClass"),
+            "engineVersion": at.get("engineVersionActual"),
+            "rebooted": dig(r.composite, "metadata", "annotations", naming.ANNOTATION_REBOOTED),
+        }.items()
+        if isinstance(v, str) and v
+    }
+    pending, since = _recorded_reboot(primary)
+    rebooted = (
+        at.get("status") == "rebooting"
+        or any(k in marks and marks[k] != v for k, v in since.items())
+        or ("rebooted" in marks and "rebooted" not in since and bool(pending))
+    )
+    if rebooted:
+        pending, since = {}, {}
     observed = r.observed.get(parameter_group_resource(s.engine, s.version))
-    if observed is None:
-        return []
     have = {
         p.get("name"): p
         for p in dig(observed, "spec", "forProvider", "parameter", default=[]) or []
@@ -557,11 +621,45 @@ def pending_reboot(r: Request, s: Settings) -> list[str]:
             cat=r.catalog.parameters or None,
         )
     }
-    return sorted(
-        name
-        for name in have.keys() | want.keys()
-        if (have.get(name) or {}).get("value") != (want.get(name) or {}).get("value")
-        and (want.get(name) or have[name]).get("applyMethod") == parameters.APPLY_PENDING_REBOOT
+    if observed is not None:
+        for name in have.keys() | want.keys():
+            before = (have.get(name) or {}).get("value")
+            if (
+                before != (want.get(name) or {}).get("value")
+                and (want.get(name) or have[name]).get("applyMethod")
+                == parameters.APPLY_PENDING_REBOOT
+            ):
+                pending.setdefault(name, before)
+    pending = {n: v for n, v in pending.items() if (want.get(n) or {}).get("value") != v}
+    return dict(sorted(pending.items())), (since or marks) if pending else {}
+
+
+def _recorded_reboot(primary: dict | None) -> tuple[dict[str, str | None], dict[str, str]]:
+    raw = dig(primary, "metadata", "annotations", naming.ANNOTATION_PENDING_REBOOT)
+    try:
+        recorded = json.loads(raw) if isinstance(raw, str) else {}
+    except ValueError:
+        return {}, {}
+    if not isinstance(recorded, dict):
+        return {}, {}
+    params = recorded.get("parameters")
+    since = recorded.get("since")
+    return (
+        {k: v for k, v in params.items() if isinstance(v, str | None)}
+        if isinstance(params, dict)
+        else {},
+        {k: v for k, v in since.items() if isinstance(v, str)} if isinstance(since, dict) else {},
+    )
+
+
+def recorded_pending_reboot(r: Request) -> tuple[str, ...]:
+    """The static parameters the primary's annotation says wait for a reboot."""
+    return tuple(_recorded_reboot(r.observed.get(PRIMARY))[0])
+
+
+def pending_reboot_record(pending: dict[str, str | None], since: dict[str, str]) -> str:
+    return json.dumps(
+        {"parameters": pending, "since": since}, sort_keys=True, separators=(",", ":")
     )
 
 
@@ -616,7 +714,12 @@ def compose_instance(r: Request, s: Settings) -> dict:
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
     spec["writeConnectionSecretToRef"] = m.secret_ref(naming.connection_secret(s.identifier))
-    return rds_instance(r, PRIMARY, fp, spec)
+    body = rds_instance(r, PRIMARY, fp, spec)
+    if s.pending_record:
+        body.setdefault("metadata", {}).setdefault("annotations", {})[
+            naming.ANNOTATION_PENDING_REBOOT
+        ] = s.pending_record
+    return body
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:
@@ -726,11 +829,18 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> InstanceStat
         parameterGroup=at.get("parameterGroupName")
         or fp.get("parameterGroupName")
         or (parameters.group_name(s.identifier, s.engine, s.version) if s and s.version else None),
-        pendingReboot=(list(s.pending_reboot) or None) if s is not None and s.version else None,
+        pendingReboot=_pending_reboot_status(r, s),
         backup=schedule.status(running, at.get("latestRestorableTime"))
         if running is not None
         else None,
     )
+
+
+def _pending_reboot_status(r: Request, s: Settings | None) -> list[str] | None:
+    """What waits for a reboot: as resolved now, or (the spec refused) as the primary records."""
+    if s is None:
+        return list(recorded_pending_reboot(r)) or None
+    return (list(s.pending_reboot) or None) if s.version else None
 
 
 def _replica_endpoints(r: Request) -> list[str] | None:

@@ -150,7 +150,8 @@ KINDS: tuple[Kind, ...] = (
             f"{e.kind.lower()}s",
             InstanceSpec,
             InstanceStatus,
-            (Type.SPEC_VALID,),
+            # Extensions are reported where an engine has them.
+            (Type.SPEC_VALID, Type.EXTENSIONS_READY) if e.extensions else (Type.SPEC_VALID,),
             instance.run,
             INSTANCE_RULES,
             INSTANCE_COLUMNS,
@@ -184,7 +185,7 @@ KINDS: tuple[Kind, ...] = (
         "restores",
         RestoreSpec,
         RestoreStatus,
-        (Type.SPEC_VALID, Type.SOURCE_READY),
+        (Type.SPEC_VALID, Type.SOURCE_READY, Type.EXTENSIONS_READY),
         restore.run,
         RESTORE_RULES,
         RESTORE_COLUMNS,

@@ -30,7 +30,21 @@ TAG_BACKUP = "klutch.io/backup"
 TAG_INSTANCE = "klutch.io/instance"
 ANNOTATION_INSTANCE = "klutch.io/instance"
 ANNOTATION_RESTORE_SOURCE = "klutch.io/restore-source"
+# On the composed primary Instance: the static parameters waiting for a reboot, each with the
+# value the server ran before (null: RDS's default), and what the instance looked like then. The
+# function owns the annotation (it is re-sent on every path), so it survives the reconciles after
+# the group was updated, when the group no longer shows what changed.
+ANNOTATION_PENDING_REBOOT = "klutch.io/pending-reboot"
+# On the composite: the platform changes its value after a reboot the function could not see.
+ANNOTATION_REBOOTED = "klutch.io/rebooted"
 LABEL_BINDING = "klutch.io/binding"
+# On every Extension of an instance (its identifier): the function requires them by this label,
+# so it still sees those Crossplane deletes.
+LABEL_EXTENSIONS_OF = "klutch.io/extensions-of"
+# On a Backup's Snapshot, what a Restore needs to know of the source when it was taken.
+ANNOTATION_ENGINE_VERSION = "klutch.io/engine-version"
+ANNOTATION_DBNAME = "klutch.io/dbname"
+ANNOTATION_ALLOCATED_STORAGE = "klutch.io/allocated-storage"
 
 RDS_ID_MAX = 63  # DB instance identifier limit
 _HASH = 6

@@ -183,6 +183,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         # snapshot's own size, which the function reads back once the instance exists.
         data_storage=0 if source.storage_from_snapshot else source.storage,
         finish=restore_fields(source.params, {**source.status, "dbname": dbname}),
+        database=dbname,
     )
     settings = instance.reconcile(
         r, rsp, source.engine, inst_spec if not problems else None, problems, origin
@@ -239,6 +240,8 @@ def _stop(
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
         )
+        origin = instance.Origin(identifier(r), database=created.dbname)
+        instance.report_kept(r, rsp, created.engine, origin)
         resources.set_status(rsp, _status(r, created, None, created.dbname))
 
 

@@ -215,7 +215,8 @@ class InstanceStatus(Status):
     )
     pendingReboot: list[str] | None = Field(
         None,
-        description="Static parameters being changed now: RDS applies them at the next reboot.",
+        description="Static parameters changed and not yet applied: RDS applies them at the "
+        "instance's next reboot (README: what tells the function it rebooted).",
     )
 
 

@@ -128,10 +128,16 @@ def test_extensions_are_created_once_the_server_is_reachable(stub):
     for body in ext.values():
         crds.validate(body)
         assert body["spec"]["forProvider"]["database"] == "app"
-    # Removing one from the list removes its resource (provider-sql then drops it without
-    # CASCADE: PostgreSQL refuses while anything depends on it).
+    # Removing one from the list first allows its delete (its resource is kept when the
+    # instance is deleted), then removes its resource: provider-sql drops it without CASCADE
+    # (tests/test_extensions_lifecycle.py).
     fewer = {**spec, "config": {**spec["config"], "extensions": ["pg_trgm"]}}
-    after = desired(run(stub, fewer, settled(stub, spec)))
+    observed = settled(stub, spec)
+    assert observed["sql-extension-pg_stat_statements"]["spec"]["deletionPolicy"] == "Orphan"
+    armed = desired(run(stub, fewer, observed))
+    assert armed["sql-extension-pg_stat_statements"]["spec"]["deletionPolicy"] == "Delete"
+    observed["sql-extension-pg_stat_statements"]["spec"]["deletionPolicy"] = "Delete"
+    after = desired(run(stub, fewer, observed))
     assert sorted(n for n in after if n.startswith("sql-extension-")) == ["sql-extension-pg_trgm"]
 
 

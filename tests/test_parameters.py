@@ -439,17 +439,27 @@ def test_pg_cron_runs_in_the_instances_database():
 @pytest.mark.parametrize("namespaced", [False, True])
 def test_extension_body(namespaced):
     body = extensions.compose_extension(
-        "vector", database="orders", provider_config_name="orders-x", namespaced=namespaced
+        "vector",
+        database="orders",
+        provider_config_name="orders-x",
+        namespaced=namespaced,
+        owner="team-a-orders-6ca319",
     )
     crds.validate(body)
     ref = {"kind": "ProviderConfig", "name": "orders-x"} if namespaced else {"name": "orders-x"}
     assert body == {
         "apiVersion": f"postgresql.sql.{'m.' if namespaced else ''}crossplane.io/v1alpha1",
         "kind": "Extension",
-        "metadata": {},
+        "metadata": {"labels": {"klutch.io/extensions-of": "team-a-orders-6ca319"}},
         "spec": {
             "forProvider": {"extension": "vector", "database": "orders"},
             "providerConfigRef": ref,
+            # Kept when the instance goes; removal from the list allows the DROP first.
+            **(
+                {"managementPolicies": ["Observe", "Create", "Update", "LateInitialize"]}
+                if namespaced
+                else {"deletionPolicy": "Orphan"}
+            ),
         },
     }
 

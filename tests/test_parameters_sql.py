@@ -206,7 +206,7 @@ def test_extensions_are_created_through_provider_sql_and_used_by_a_binding(pg):
         ext = extensions.DEFAULT_EXTENSIONS[name]
         assert extensions.validate(major, [name], {"shared_preload_libraries": name}) == []
         body = extensions.compose_extension(
-            name, database=DB_NAME, provider_config_name=PC, namespaced=False
+            name, database=DB_NAME, provider_config_name=PC, namespaced=False, owner="orders"
         )
         crds.validate(body)
         assert not pg.provider.up_to_date(body)
@@ -235,7 +235,7 @@ def test_extensions_are_created_through_provider_sql_and_used_by_a_binding(pg):
 def test_an_extension_in_use_is_not_dropped(pg):
     creds = pg.creds
     body = extensions.compose_extension(
-        "citext", database=DB_NAME, provider_config_name=PC, namespaced=False
+        "citext", database=DB_NAME, provider_config_name=PC, namespaced=False, owner="orders"
     )
     pg.provider.create(body)
     with _connect_as(pg, creds) as app:
