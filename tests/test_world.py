@@ -7,19 +7,32 @@ import pytest
 
 from world.aws import AwsError, Provider
 from world.crossplane import Refused
+from world.data import servers
 from world.scenarios import SCENARIOS, postgres
 from world.store import Store
 from world.world import World, aws
 
 
+@pytest.fixture(scope="session")
+def world_servers():
+    """The SQL servers behind the scenarios with data, started once for the session."""
+    with servers() as s:
+        yield s
+
+
 @pytest.mark.world
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario(server_address, name, capsys):
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=[pytest.mark.sql] if s.sql else []) for name, s in SCENARIOS.items()],
+)
+def test_scenario(server_address, name, request):
     """Every step converges: a fixed point, everything Synced and Ready, no provider error,
-    then ten quiet reconciles; nothing deleted or replaced unless the step says so."""
-    play, namespaced = SCENARIOS[name]
+    then ten quiet reconciles; nothing deleted or replaced unless the step says so; the apps
+    find exactly the rows each step leaves."""
+    scenario = SCENARIOS[name]
+    sql = request.getfixturevalue("world_servers") if scenario.sql else None
     with aws():
-        steps = play(World(server_address, namespaced))
+        steps = scenario.play(World(server_address, scenario.namespaced, sql))
     for step in steps:
         print(step.render())
     failed = [f"{s.name}: {f}" for s in steps for f in s.failures]
