@@ -140,6 +140,7 @@ class Provider:
     _sql_seen: dict[Key, tuple[str, datetime]] = field(default_factory=dict)
     _sql_created: set[Key] = field(default_factory=set)
     _created: dict[str, datetime] = field(default_factory=dict)
+    _described: list[dict] | None = None
 
     def __post_init__(self) -> None:
         self.rds = boto3.client("rds", region_name=self.region)
@@ -147,6 +148,7 @@ class Provider:
 
     # --- the managed-resource reconcile loop -----------------------------------------------
     def reconcile(self) -> None:
+        self._described = None
         for obj in sorted(self.store.list(), key=_aws_order):
             if not obj["apiVersion"].startswith(_AWS_GROUPS):
                 continue
@@ -190,13 +192,18 @@ class Provider:
 
     def _call(self, what: str, fn, **params):
         self.calls.append(what)
+        self._described = None
         return fn(**params)
 
     # --- rds Instance -----------------------------------------------------------------------
     def _find(self, external: str | None, identifier: str) -> dict | None:
         # Terraform's Read: a `db-...` id is looked up by resource id, anything else by
         # identifier (findDBInstanceByIDSDKv2), so both the function's and upjet's names resolve.
-        for d in self.rds.describe_db_instances()["DBInstances"]:
+        if self._described is None:
+            # One DescribeDBInstances per round (moto's answer is slow to build), until a call
+            # changes something.
+            self._described = self.rds.describe_db_instances()["DBInstances"]
+        for d in self._described:
             # moto gives a read replica its source's DbiResourceId; AWS gives each instance its
             # own, which the world derives from the identifier (deterministic, too).
             d["DbiResourceId"] = "db-" + naming.digest(d["DBInstanceIdentifier"], length=26).upper()
@@ -898,6 +905,7 @@ class Provider:
                 # Guide, "Continuous backups ... for Amazon RDS"): the plan's lifecycle, up to 35.
                 days = min(35, max(r["Lifecycle"]["DeleteAfterDays"] for r in rules))
                 self._state(identifier).backup_owned = True
+                self._described = None
                 self.rds.modify_db_instance(
                     DBInstanceIdentifier=identifier,
                     BackupRetentionPeriod=days,

@@ -66,13 +66,34 @@ class Servers:
             except KeyError:
                 raise Unreachable(f"no local server for {engine} {version}") from None
             self.running[key] = self._stack.enter_context(cm)
-            reset(self.running[key])
+            self._reset(key)
         return self.running[key]
 
     def reset(self) -> None:
         """Drop what a previous world left (databases, users, roles): each world starts empty."""
-        for server in self.running.values():
-            reset(server)
+        for key in self.running:
+            self._reset(key)
+
+    def _reset(self, key: str) -> None:
+        server = self.running[key]
+        if server.engine != "postgresql":
+            reset_mariadb(server)
+            return
+        # As the superuser (over the server's socket): the master may not drop group roles.
+        conn = psycopg.connect(
+            host=str(self.base / key), port=server.port, user="postgres", autocommit=True
+        )
+        with conn:
+            for (name,) in conn.execute(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'world%'"
+            ).fetchall():
+                conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+            roles = conn.execute(
+                "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_' AND rolname <> ALL(%s)",
+                [["postgres", MASTER_USER]],
+            ).fetchall()
+            for (name,) in roles:
+                conn.execute(f'DROP ROLE "{name}"')
 
     def close(self) -> None:
         self._stack.close()
@@ -109,18 +130,7 @@ def _rows(server: Server, statement: str, *args, database: str | None = None) ->
         return list(cur.fetchall()) if cur.description else []
 
 
-def reset(server: Server) -> None:
-    if server.engine == "postgresql":
-        for (name,) in _rows(server, "SELECT datname FROM pg_database WHERE datname LIKE 'world%'"):
-            _rows(server, f'DROP DATABASE "{name}" WITH (FORCE)')
-        keep = (MASTER_USER, "postgres")
-        for (name,) in _rows(server, "SELECT rolname FROM pg_roles WHERE rolname !~ '^pg_'"):
-            if name not in keep:
-                # Whatever a role still holds in the master's own databases goes with it.
-                for db in ("postgres", "app"):
-                    _rows(server, f'DROP OWNED BY "{name}"', database=db)
-                _rows(server, f'DROP ROLE "{name}"')
-        return
+def reset_mariadb(server: Server) -> None:
     for (name,) in _rows(server, "SHOW DATABASES LIKE 'world%'"):
         _rows(server, f"DROP DATABASE `{name}`")
     system = ("root", MASTER_USER, "mariadb.sys", "mysql", "PUBLIC", "")
