@@ -122,7 +122,8 @@ def admin(server: Server, database: str | None = None):
     )
 
 
-def _rows(server: Server, statement: str, *args, database: str | None = None) -> list:
+def as_master(server: Server, statement: str, *args, database: str | None = None) -> list:
+    """The world's own statement as the master (copies, checks): not provider-sql's SQL."""
     conn = admin(server, database)
     with conn:
         cur = conn.cursor()
@@ -131,12 +132,12 @@ def _rows(server: Server, statement: str, *args, database: str | None = None) ->
 
 
 def reset_mariadb(server: Server) -> None:
-    for (name,) in _rows(server, "SHOW DATABASES LIKE 'world%'"):
-        _rows(server, f"DROP DATABASE `{name}`")
+    for (name,) in as_master(server, "SHOW DATABASES LIKE 'world%'"):
+        as_master(server, f"DROP DATABASE `{name}`")
     system = ("root", MASTER_USER, "mariadb.sys", "mysql", "PUBLIC", "")
-    for user, host in _rows(server, "SELECT User, Host FROM mysql.user"):
+    for user, host in as_master(server, "SELECT User, Host FROM mysql.user"):
         if user not in system:
-            _rows(server, f"DROP USER '{user}'@'{host}'")
+            as_master(server, f"DROP USER '{user}'@'{host}'")
 
 
 @dataclass
@@ -170,7 +171,7 @@ class Data:
         backing = Backing(server, {})
         if dbname:
             backing.databases[dbname] = self._name(dbname)
-            _rows(server, f"CREATE DATABASE {_quote(server, backing.databases[dbname])}")
+            as_master(server, f"CREATE DATABASE {_quote(server, backing.databases[dbname])}")
         self.instances[identifier] = backing
         self.keep(identifier)
         self.log.append(f"{identifier}: {_show(backing)} on {_server(server)}")
@@ -248,7 +249,7 @@ class Data:
 
     def rows(self, backing: Backing, dbname: str, statement: str) -> list:
         """What the master sees in a database (the world's own check of a copy)."""
-        return _rows(backing.server, statement, database=backing.databases[dbname])
+        return as_master(backing.server, statement, database=backing.databases[dbname])
 
     # --- copies -----------------------------------------------------------------------------
     def _name(self, dbname: str) -> str:
@@ -266,7 +267,7 @@ class Data:
     def _drop(self, backing: Backing) -> None:
         for physical in backing.databases.values():
             force = " WITH (FORCE)" if backing.server.engine == "postgresql" else ""
-            _rows(backing.server, f"DROP DATABASE {_quote(backing.server, physical)}{force}")
+            as_master(backing.server, f"DROP DATABASE {_quote(backing.server, physical)}{force}")
 
 
 def _show(backing: Backing) -> str:
@@ -311,22 +312,22 @@ def _copy_database(server: Server, source: str, target: str) -> None:
         # still closing (or autovacuum) makes it wait a moment.
         for attempt in range(50):
             try:
-                _rows(server, f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+                as_master(server, f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
                 return
             except psycopg.errors.ObjectInUse:
                 if attempt == 49:
                     raise
                 time.sleep(0.1)
-    _rows(server, f"CREATE DATABASE `{target}`")
-    tables = _rows(
+    as_master(server, f"CREATE DATABASE `{target}`")
+    tables = as_master(
         server,
         "SELECT table_name FROM information_schema.tables "
         "WHERE table_schema = %s AND table_type = 'BASE TABLE'",
         source,
     )
     for (table,) in tables:
-        _rows(server, f"CREATE TABLE `{target}`.`{table}` LIKE `{source}`.`{table}`")
-        _rows(server, f"INSERT INTO `{target}`.`{table}` SELECT * FROM `{source}`.`{table}`")
+        as_master(server, f"CREATE TABLE `{target}`.`{table}` LIKE `{source}`.`{table}`")
+        as_master(server, f"INSERT INTO `{target}`.`{table}` SELECT * FROM `{source}`.`{table}`")
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from function import naming
+from world import data as databases
 from world.crossplane import decode
 from world.world import StepResult, World
 
@@ -54,7 +55,7 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     version, scheme = ENGINES[kind]
     spec = {"serviceVersion": version, "plan": "cluster-small"}
     spec["config"] = {"database": {"name": "orders"}}
-    out = [w.step(f"request cluster-small {version}", claim(kind, "orders", spec))]
+    out = [_step(w, f"request cluster-small {version}", claim(kind, "orders", spec))]
     bindings = [
         ("orders-api", "readWrite"),
         ("orders-worker", "readWrite"),
@@ -64,7 +65,7 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     # Cluster mode: the claim's own Secret (claim/connection.go) gets the binding's keys too.
     # Namespaced mode: the binding's writeConnectionSecretToRef names the Secret it composes.
     claims[0]["spec"]["writeConnectionSecretToRef"] = {"name": "orders-api-conn"}
-    step = w.step("bind two readWrite apps and one readOnly", claims)
+    step = _step(w, "bind two readWrite apps and one readOnly", claims)
     for n, _ in bindings:
         if not (w.crossplane.namespaced and n == "orders-api"):
             _expect_secret(w, step, f"{n}-creds", scheme, "orders")
@@ -81,8 +82,8 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     out.append(apps)
 
     out.append(
-        w.step(
-            "manual backup", claim("Backup", "pre-migration", {"instanceRef": "orders"}), hours=1
+        _step(
+            w, "manual backup", claim("Backup", "pre-migration", {"instanceRef": "orders"}), hours=1
         )
     )
     apps = w.apps("apps write more rows", minutes=10)
@@ -93,7 +94,8 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     w.app(apps, api, "INSERT INTO orders VALUES (6, 'tea')")
     out.append(apps)
 
-    step = w.step(
+    step = _step(
+        w,
         "restore from the Backup",
         claim("Restore", "orders-restored", {"backupRef": "pre-migration"}),
         hours=1,
@@ -101,7 +103,8 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     out.append(step)
     stamp = restore_time.strftime("%Y-%m-%dT%H:%M:%SZ")
     out.append(
-        w.step(
+        _step(
+            w,
             f"restore to a point in time ({stamp}: before the last row)",
             claim(
                 "Restore",
@@ -111,7 +114,8 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
             hours=1,
         )
     )
-    step = w.step(
+    step = _step(
+        w,
         "bind to the restored databases",
         [
             claim("ServiceBinding", "restored-api", {"instanceRef": "orders-restored"}),
@@ -128,7 +132,8 @@ def _workflow(w: World, kind: str) -> list[StepResult]:
     out.append(apps)
 
     out.append(
-        w.step(
+        _step(
+            w,
             "unbind orders-worker",
             delete=(("ServiceBinding", "orders-worker"),),
             may_delete=_BINDING_PARTS,
@@ -148,13 +153,14 @@ def delete_everything(w: World, kind: str) -> list[StepResult]:
     automated backups kept; then the restores, their bindings and the Backup."""
     out = [lift_deletion_protection(w)]
     identifier = naming.rds_identifier(NAMESPACE, "orders")
-    step = w.step("delete the instance while bound", delete=((kind, "orders"),))
+    step = _step(w, "delete the instance while bound", delete=((kind, "orders"),))
     if not any(e.reason == "DeletionBlocked" for e in w.crossplane.events):
         step.failures.append("the instance was not held by its bindings' Usages")
     if w.store.get(("rds.aws.anynines.com/v1", kind, NAMESPACE, "orders")) is None:
         step.failures.append("the instance's claim is gone while bindings use it")
     out.append(step)
-    step = w.step(
+    step = _step(
+        w,
         "delete its bindings: the instance goes",
         delete=(("ServiceBinding", "orders-api"), ("ServiceBinding", "orders-report")),
     )
@@ -183,7 +189,8 @@ def delete_everything(w: World, kind: str) -> list[StepResult]:
     if w.data is not None and not w.data.history.get(identifier):
         step.failures.append(f"the world kept no automated backups of {identifier}")
     out.append(step)
-    step = w.step(
+    step = _step(
+        w,
         "delete the restores, their bindings and the Backup",
         delete=(
             ("ServiceBinding", "restored-api"),
@@ -200,6 +207,14 @@ def delete_everything(w: World, kind: str) -> list[StepResult]:
     ]
     if left:
         step.failures.append(f"left after deleting everything: {', '.join(sorted(left))}")
+    for server in w.data.servers.running.values() if w.data else []:
+        users = (
+            "SELECT rolname FROM pg_roles WHERE rolname LIKE 'b\\_%'"
+            if server.engine == "postgresql"
+            else "SELECT User FROM mysql.user WHERE User LIKE 'b\\_%'"
+        )
+        if rows := databases.as_master(server, users):
+            step.failures.append(f"binding users left on {server.engine}: {rows}")
     out.append(step)
     return out
 
@@ -212,7 +227,7 @@ def lift_deletion_protection(w: World) -> StepResult:
             safety = (step.get("input") or {}).get("safety")
             if safety is not None:
                 safety["deletionProtection"] = False
-    step = w.step("the platform lifts deletion protection (Input safety.deletionProtection)")
+    step = _step(w, "the platform lifts deletion protection (Input safety.deletionProtection)")
     protected = [
         d["DBInstanceIdentifier"]
         for d in w.provider.rds.describe_db_instances()["DBInstances"]
@@ -224,6 +239,22 @@ def lift_deletion_protection(w: World) -> StepResult:
 
 
 _BINDING_PARTS = ("user", "grant", "usage", "secret")
+
+
+def _step(w: World, name: str, *args, **kwargs) -> StepResult:
+    """A step of the workflow, where nothing is refused or waiting: at its fixed point no
+    condition of any claim is False (none left from an earlier moment). Unknown is what the
+    function says where a condition no longer applies (a Backup's instance once its snapshot
+    exists)."""
+    result = w.step(name, *args, **kwargs)
+    for c in w.crossplane.claims():
+        for cond in (c.get("status") or {}).get("conditions") or []:
+            if cond["status"] == "False" and not c["metadata"].get("deletionTimestamp"):
+                result.failures.append(
+                    f"{c['kind']}/{c['metadata']['name']}: {cond['type']}={cond['status']} "
+                    f"{cond['reason']} {cond.get('message', '')}"
+                )
+    return result
 
 
 def _expect_secret(w: World, step: StepResult, name: str, scheme: str, dbname: str) -> None:
