@@ -716,8 +716,6 @@ class Provider:
                 self._sql_user_secret(obj, ref, details["password"])
         # Also where it existed already: a group role a restored instance shares (one server).
         self._sql_created.add(key)
-        current = self.store.get(key) or obj
-        self._sql_seen[key] = (current["metadata"]["resourceVersion"], self.clock.now)
         self._conditions(obj, synced=True, ready=True)
         # The condition write is a new version, not a change of the resource.
         self._sql_seen[key] = (self.store.get(key)["metadata"]["resourceVersion"], self.clock.now)

@@ -13,7 +13,7 @@ import sys
 
 from world.data import servers
 from world.scenarios import SCENARIOS
-from world.world import World, aws, running_function
+from world.world import StepResult, World, aws, running_function
 
 
 def main() -> int:
@@ -33,7 +33,12 @@ def main() -> int:
             print(f"\n##### {name}", flush=True)
             with aws():
                 w = World(address, scenario.namespaced, sql if scenario.sql else None)
-                steps = scenario.play(w)
+                try:
+                    scenario.play(w)
+                except Exception as err:  # a crash fails this scenario; the others still run
+                    crash = f"{type(err).__name__}: {err}"
+                    w.timeline.append(StepResult("the scenario crashed", failures=[crash]))
+                steps = w.timeline
             for step in steps:
                 print(step.render())
             bad = [s.name for s in steps if s.failures]
