@@ -6,20 +6,33 @@ from __future__ import annotations
 import pytest
 
 from world.aws import AwsError, Provider
-from world.crossplane import Refused
+from world.crossplane import Crossplane, Refused
+from world.data import servers
 from world.scenarios import SCENARIOS, postgres
-from world.store import Store
+from world.store import Store, key_of
 from world.world import World, aws
 
 
+@pytest.fixture(scope="session")
+def world_servers():
+    """The SQL servers behind the scenarios with data, started once for the session."""
+    with servers() as s:
+        yield s
+
+
 @pytest.mark.world
-@pytest.mark.parametrize("name", list(SCENARIOS))
-def test_scenario(server_address, name, capsys):
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(name, marks=[pytest.mark.sql] if s.sql else []) for name, s in SCENARIOS.items()],
+)
+def test_scenario(server_address, name, request):
     """Every step converges: a fixed point, everything Synced and Ready, no provider error,
-    then ten quiet reconciles; nothing deleted or replaced unless the step says so."""
-    play, namespaced = SCENARIOS[name]
+    then ten quiet reconciles; nothing deleted or replaced unless the step says so; the apps
+    find exactly the rows each step leaves."""
+    scenario = SCENARIOS[name]
+    sql = request.getfixturevalue("world_servers") if scenario.sql else None
     with aws():
-        steps = play(World(server_address, namespaced))
+        steps = scenario.play(World(server_address, scenario.namespaced, sql))
     for step in steps:
         print(step.render())
     failed = [f"{s.name}: {f}" for s in steps for f in s.failures]
@@ -49,6 +62,59 @@ def test_a_provider_rewrite_of_an_applied_field_comes_back_on_the_next_apply():
     assert store.update(obj, "provider")
     assert store.apply(body, "crossplane")  # forced ownership: a write, every time
     assert store.get(("v1", "X", "", "a"))["metadata"]["annotations"]["n"] == "id"
+
+
+_ROLE_API = "postgresql.sql.crossplane.io/v1alpha1"
+
+
+def _obj(api: str, kind: str, name: str, spec: dict, owner: str = "", deleting=False) -> dict:
+    meta: dict = {"name": name}
+    if owner:
+        meta["ownerReferences"] = [{"uid": owner, "controller": True}]
+    if deleting:
+        meta["deletionTimestamp"] = "2026-11-24T08:00:00Z"
+    return {"apiVersion": api, "kind": kind, "metadata": meta, "spec": spec}
+
+
+def test_a_deleted_usage_holds_its_instance_until_its_user_is_gone():
+    """crossplane usage/reconciler.go: the Usage keeps its finalizer while its `by` exists, so
+    the instance outlives the binding's database user (the user's DROP needs the server)."""
+    store = Store()
+    cp = Crossplane(store, address="unused")
+    usage = _obj(
+        "apiextensions.crossplane.io/v1beta1",
+        "Usage",
+        "u",
+        {
+            "of": {"kind": "XPostgresqlInstance", "resourceRef": {"name": "orders"}},
+            "by": {"apiVersion": _ROLE_API, "kind": "Role"},
+        },
+        owner="binding-uid",
+    )
+    store.update(usage, "crossplane")
+    store.update(_obj(_ROLE_API, "Role", "user", {}, owner="binding-uid"), "crossplane")
+    cp.delete(key_of(usage), "the binding is being deleted")
+    cp._release_usages()
+    assert store.get(key_of(usage))["metadata"]["deletionTimestamp"]
+    store.delete((_ROLE_API, "Role", "", "user"), "provider-sql")
+    cp._release_usages()
+    assert store.get(key_of(usage)) is None
+
+
+def test_a_provider_config_goes_after_the_resources_that_use_it():
+    """crossplane-runtime ProviderConfigUsage: the provider can still reach the server to
+    drop a binding's user while its instance is being deleted."""
+    store = Store()
+    pc = _obj(_ROLE_API, "ProviderConfig", "db1", {}, deleting=True)
+    role = _obj(_ROLE_API, "Role", "user", {"providerConfigRef": {"name": "db1"}}, deleting=True)
+    store.update(pc, "crossplane")
+    store.update(role, "crossplane")
+    with aws():
+        provider = Provider(store, store.clock)
+        provider.sql()
+        assert store.get(key_of(pc)) is not None and store.get(key_of(role)) is None
+        provider.sql()
+        assert store.get(key_of(pc)) is None
 
 
 def test_the_api_server_admits_the_way_back_to_the_running_state(server_address):

@@ -7,17 +7,23 @@ source. Instance states move on the world's clock (creating/modifying take simul
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import boto3
+import psycopg
+import pymysql
 from botocore import xform_name
 from botocore.exceptions import ClientError
 
 from function import naming
 from tests import aws as calls
 from tests import aws_parameters
+from tests.sqlprovider import provider_for
+from tests.sqlservers import MASTER_PASSWORD
 from world.crossplane import decode, encode
+from world.data import Backing, Data, Unreachable
 from world.store import Clock, Key, Store, key_of
 
 MANAGER = "provider-upjet-aws"
@@ -81,6 +87,9 @@ MODIFY_PARAM = {
 # Terraform sends these together when any of them changes (resourceDBInstanceUpdate), which is
 # how a late-initialized Iops=3000 reaches AWS with a storage change (terraform-provider-aws#28382).
 STORAGE_GROUP = ("allocatedStorage", "storageType", "iops", "storageThroughput")
+# provider-sql's default --poll (cmd/provider/main.go): a resource is observed again when it
+# changes, else every ten minutes.
+SQL_POLL = timedelta(minutes=10)
 
 
 _AWS_GROUPS = tuple(f"{g}.aws.{m}upbound.io/" for g in ("rds", "backup") for m in ("", "m."))
@@ -125,7 +134,13 @@ class Provider:
     plans: dict[str, dict] = field(default_factory=dict)  # plan id -> CreateBackupPlan input
     selections: dict[str, dict] = field(default_factory=dict)  # world-kept (moto lacks them)
     groups: dict[str, dict] = field(default_factory=dict)  # parameter group -> last applied body
+    # Real databases behind the instances (world/data.py); None: provider-sql without servers.
+    data: Data | None = None
+    sql_statements: list[str] = field(default_factory=list)  # provider-sql's, except observes
+    _sql_seen: dict[Key, tuple[str, datetime]] = field(default_factory=dict)
+    _sql_created: set[Key] = field(default_factory=set)
     _created: dict[str, datetime] = field(default_factory=dict)
+    _described: list[dict] | None = None
 
     def __post_init__(self) -> None:
         self.rds = boto3.client("rds", region_name=self.region)
@@ -133,9 +148,8 @@ class Provider:
 
     # --- the managed-resource reconcile loop -----------------------------------------------
     def reconcile(self) -> None:
-        # References resolve in this order; an instance names its parameter group, which must exist.
-        order = {"ParameterGroup": 0, "Vault": 0, "Plan": 1, "Selection": 2}
-        for obj in sorted(self.store.list(), key=lambda o: order.get(o["kind"], 3)):
+        self._described = None
+        for obj in sorted(self.store.list(), key=_aws_order):
             if not obj["apiVersion"].startswith(_AWS_GROUPS):
                 continue
             handler = getattr(self, f"_{obj['kind'].lower()}", None)
@@ -178,13 +192,18 @@ class Provider:
 
     def _call(self, what: str, fn, **params):
         self.calls.append(what)
+        self._described = None
         return fn(**params)
 
     # --- rds Instance -----------------------------------------------------------------------
     def _find(self, external: str | None, identifier: str) -> dict | None:
         # Terraform's Read: a `db-...` id is looked up by resource id, anything else by
         # identifier (findDBInstanceByIDSDKv2), so both the function's and upjet's names resolve.
-        for d in self.rds.describe_db_instances()["DBInstances"]:
+        if self._described is None:
+            # One DescribeDBInstances per round (moto's answer is slow to build), until a call
+            # changes something.
+            self._described = self.rds.describe_db_instances()["DBInstances"]
+        for d in self._described:
             # moto gives a read replica its source's DbiResourceId; AWS gives each instance its
             # own, which the world derives from the identifier (deterministic, too).
             d["DbiResourceId"] = "db-" + naming.digest(d["DBInstanceIdentifier"], length=26).upper()
@@ -259,6 +278,12 @@ class Provider:
         }
         self.store.update(obj, MANAGER, "observed")
         self._connection(obj, d)
+        if self.data is not None and seen["status"] != "creating":
+            # The endpoint resolves once the instance is up.
+            self.data.endpoints[d["Endpoint"]["Address"]] = (
+                d["DBInstanceIdentifier"],
+                d["Endpoint"]["Port"],
+            )
         diff = {
             f: v
             for f, v in fp.items()
@@ -313,6 +338,8 @@ class Provider:
             params = calls.create_call(fp, password=self._password(obj))
             self._check_tags(params.get("Tags", []))
             self._call(f"CreateDBInstance {identifier}", self.rds.create_db_instance, **params)
+            if self.data is not None:
+                self.data.create(identifier, fp["engine"], fp["engineVersion"], fp.get("dbName"))
         self._busy(identifier, "creating", CREATE_MINUTES)
         self._created[identifier] = self.clock.now
         d = self._find(identifier, identifier)
@@ -345,6 +372,8 @@ class Provider:
                 self.rds.restore_db_instance_from_db_snapshot,
                 **params,
             )
+            if self.data is not None:
+                self.data.restore_snapshot(fp["identifier"], params["DBSnapshotIdentifier"])
         else:
             source = params["SourceDBInstanceIdentifier"]
             d = self._find(source, source)
@@ -373,6 +402,8 @@ class Provider:
                 self.rds.restore_db_instance_to_point_in_time,
                 **params,
             )
+            if self.data is not None:
+                self.data.restore_time(fp["identifier"], d["DBInstanceIdentifier"], when)
         # Terraform applies what the restore call cannot take (password, retention, ...) right
         # after the restore, with a ModifyDBInstance.
         self._call(
@@ -386,8 +417,11 @@ class Provider:
         key = _secret_key(obj, ref)
         secret = self.store.get(key)
         if secret is None:
-            # autoGeneratePassword: the provider writes the password (deterministic here).
+            # autoGeneratePassword: the provider writes the password (deterministic here; with
+            # real servers behind the instances, their one master password).
             password = f"pw-{ref['name'][-12:]}-0123456789"
+            if self.data is not None:
+                password = MASTER_PASSWORD
             secret = {
                 "apiVersion": "v1",
                 "kind": "Secret",
@@ -547,10 +581,21 @@ class Provider:
                 )
             params = calls.delete_call({**fp, "identifier": d["DBInstanceIdentifier"]})
             self._call(
-                f"DeleteDBInstance {d['DBInstanceIdentifier']}",
+                f"DeleteDBInstance {d['DBInstanceIdentifier']} {_short(params)}",
                 self.rds.delete_db_instance,
                 **params,
             )
+            if self.data is not None:
+                final = (
+                    None
+                    if params.get("SkipFinalSnapshot")
+                    else params.get("FinalDBSnapshotIdentifier")
+                )
+                self.data.delete(
+                    d["DBInstanceIdentifier"],
+                    final,
+                    keep_backups=not params.get("DeleteAutomatedBackups", True),
+                )
         self.store.delete(key_of(obj), MANAGER)
 
     # --- rds Snapshot ----------------------------------------------------------------------
@@ -577,6 +622,8 @@ class Provider:
             self._call(
                 f"CreateDBSnapshot {ident}", self.rds.create_db_snapshot, **calls.snapshot_call(obj)
             )
+            if self.data is not None and d["DBInstanceIdentifier"] in self.data.instances:
+                self.data.snapshot(ident, d["DBInstanceIdentifier"])
             self._busy(f"snapshot:{ident}", "creating", MODIFY_MINUTES)
             self._conditions(obj, synced=True, ready=False)
             return
@@ -604,13 +651,23 @@ class Provider:
 
     # --- provider-sql ----------------------------------------------------------------------
     def sql(self) -> None:
-        """provider-sql is not played against servers here (no SQL is run): its resources are
-        Synced and Ready once they exist, as they are against a reachable server."""
-        for obj in self.store.list():
-            group = obj["apiVersion"].split("/")[0]
-            if not group.endswith(("sql.crossplane.io", "sql.m.crossplane.io")):
-                continue
+        """provider-sql. Without servers (no `data`) no SQL is run: its resources are Synced and
+        Ready once they exist, as they are against a reachable server. With servers, its SQL is
+        replayed (tests/sqlprovider.py) on the database behind the ProviderConfig's endpoint."""
+        objects = [
+            o for o in self.store.list()
+            if o["apiVersion"].split("/")[0].endswith(("sql.crossplane.io", "sql.m.crossplane.io"))
+        ]  # fmt: skip
+        for obj in sorted(objects, key=_sql_order):
             if obj["kind"] == "ProviderConfig":
+                if obj["metadata"].get("deletionTimestamp") and not self._in_use(obj, objects):
+                    self.store.delete(key_of(obj), "provider-sql")
+                continue
+            if self.data is not None:
+                try:
+                    self._sql_replay(obj)
+                except (AwsError, Unreachable, psycopg.Error, pymysql.err.MySQLError) as err:
+                    self._conditions(obj, synced=False, message=str(err), ready=False)
                 continue
             if obj["metadata"].get("deletionTimestamp"):
                 self.store.delete(key_of(obj), "provider-sql")
@@ -623,10 +680,77 @@ class Provider:
             except AwsError as err:
                 self._conditions(obj, synced=False, message=str(err), ready=False)
 
-    def _sql_user_secret(self, obj: dict, ref: dict) -> None:
-        """provider-sql's Role/User publish username (the external name), a generated password,
-        and the endpoint and port of their ProviderConfig's connection Secret
-        (pkg/controller/postgresql/role, mysql/user: ConnectionDetails)."""
+    def _sql_replay(self, obj: dict) -> None:
+        """One reconcile of a provider-sql resource against the real server: Observe when due
+        (changed, or SQL_POLL since the last), Create when it does not exist, Delete unless
+        orphaned. An Update (a resource that exists but differs) is not replayed: it is reported
+        as an error, since nothing the function composes should ever need one here."""
+        key = key_of(obj)
+        deleting = bool(obj["metadata"].get("deletionTimestamp"))
+        if deleting and (_orphans(obj) or key not in self._sql_created):
+            self.store.delete(key, "provider-sql")
+            return
+        provider, body = self._sql_target(obj)
+        if deleting:
+            before = len(provider.statements)
+            provider.delete(body)
+            self.sql_statements += provider.statements[before:]
+            self._sql_created.discard(key)
+            self.store.delete(key, "provider-sql")
+            return
+        version = obj["metadata"]["resourceVersion"]
+        seen = self._sql_seen.get(key)
+        if seen and seen[0] == version and self.clock.now - seen[1] < SQL_POLL:
+            return
+        if not provider.up_to_date(body):
+            if key in self._sql_created:
+                raise AwsError(
+                    f"{obj['kind']} {obj['metadata']['name']} differs from what was created "
+                    "(provider-sql would update it; the world does not replay updates)"
+                )
+            before = len(provider.statements)
+            details = provider.create(body)
+            self.sql_statements += provider.statements[before:]
+            ref = obj["spec"].get("writeConnectionSecretToRef")
+            if ref and details:
+                self._sql_user_secret(obj, ref, details["password"])
+        # Also where it existed already: a group role a restored instance shares (one server).
+        self._sql_created.add(key)
+        self._conditions(obj, synced=True, ready=True)
+        # The condition write is a new version, not a change of the resource.
+        self._sql_seen[key] = (self.store.get(key)["metadata"]["resourceVersion"], self.clock.now)
+
+    def _sql_target(self, obj: dict) -> tuple[object, dict]:
+        """The provider client for the server behind the ProviderConfig's endpoint, and the
+        body with the instance's database names routed (world/data.py)."""
+        pc, source = self._provider_config(obj)
+        mapping = pc["spec"]["credentials"].get("secretKeyMapping") or {}
+        assert self.data is not None
+        _, backing = self.data.target(source[mapping.get("endpoint", "endpoint")], source["port"])
+        if source.get("password") != MASTER_PASSWORD:
+            raise Unreachable("password authentication failed for the ProviderConfig's user")
+        body = copy.deepcopy(obj)
+        fp = body["spec"]["forProvider"]
+        if "database" in fp:
+            fp["database"] = _routed(backing, fp["database"])
+        config = copy.deepcopy(pc)
+        if "defaultDatabase" in config["spec"]:
+            config["spec"]["defaultDatabase"] = _routed(backing, config["spec"]["defaultDatabase"])
+        return provider_for(backing.server, config), body
+
+    def _in_use(self, pc: dict, objects: list[dict]) -> bool:
+        """A ProviderConfig keeps its finalizer while resources use it (ProviderConfigUsage,
+        crossplane-runtime providerconfig.Reconciler); they are gone once deleted here."""
+        ns = pc["metadata"].get("namespace", "")
+        return any(
+            o["kind"] != "ProviderConfig"
+            and o["spec"].get("providerConfigRef", {}).get("name") == pc["metadata"]["name"]
+            and o["metadata"].get("namespace", "") == ns
+            and self.store.get(key_of(o)) is not None
+            for o in objects
+        )
+
+    def _provider_config(self, obj: dict) -> tuple[dict, dict[str, str]]:
         pc_name = obj["spec"]["providerConfigRef"]["name"]
         ns = obj["metadata"].get("namespace", "")
         pcs = [
@@ -639,12 +763,19 @@ class Provider:
         secret = self.store.get(("v1", "Secret", creds.get("namespace") or ns, creds["name"]))
         if secret is None:
             raise AwsError(f"cannot get the connection Secret of ProviderConfig {pc_name}")
-        source = decode(secret["data"])
-        mapping = pcs[0]["spec"]["credentials"].get("secretKeyMapping") or {}
+        return pcs[0], decode(secret["data"])
+
+    def _sql_user_secret(self, obj: dict, ref: dict, password: str | None = None) -> None:
+        """provider-sql's Role/User publish username (the external name), a generated password,
+        and the endpoint and port of their ProviderConfig's connection Secret
+        (pkg/controller/postgresql/role, mysql/user: ConnectionDetails)."""
+        pc, source = self._provider_config(obj)
+        ns = obj["metadata"].get("namespace", "")
+        mapping = pc["spec"]["credentials"].get("secretKeyMapping") or {}
         user = obj["metadata"]["annotations"]["crossplane.io/external-name"]
         data = {
-            "username": user,
-            "password": f"sql-{naming.digest(user, length=16)}",
+            "username": user.partition("@")[0],
+            "password": password or f"sql-{naming.digest(user, length=16)}",
             "endpoint": source[mapping.get("endpoint", "endpoint")],
             "port": source["port"],
         }
@@ -772,12 +903,39 @@ class Provider:
                 # Guide, "Continuous backups ... for Amazon RDS"): the plan's lifecycle, up to 35.
                 days = min(35, max(r["Lifecycle"]["DeleteAfterDays"] for r in rules))
                 self._state(identifier).backup_owned = True
+                self._described = None
                 self.rds.modify_db_instance(
                     DBInstanceIdentifier=identifier,
                     BackupRetentionPeriod=days,
                     ApplyImmediately=True,
                 )
         self._conditions(obj, synced=True, ready=True)
+
+
+def _aws_order(obj: dict) -> int:
+    """References resolve in this order (an instance names its parameter group, which must
+    exist); deletions go the other way, after: replicas, primaries, then what they used. (AWS
+    promotes the replicas of a deleted primary; moto fails to delete them afterwards, and a
+    parameter group in use cannot be deleted.)"""
+    kind = obj["kind"]
+    if obj["metadata"].get("deletionTimestamp"):
+        if kind == "Instance":
+            return 4 if obj["spec"]["forProvider"].get("replicateSourceDb") else 5
+        return {"Selection": 6, "Plan": 7}.get(kind, 8)
+    return {"ParameterGroup": 0, "Vault": 0, "Plan": 1, "Selection": 2}.get(kind, 3)
+
+
+def _sql_order(obj: dict) -> int:
+    """Roles and users before what grants to them; deleted grants before their roles."""
+    deleting = bool(obj["metadata"].get("deletionTimestamp"))
+    rank = {"Role": 0, "User": 0, "Grant": 1}.get(obj["kind"], 2)
+    return 3 + (2 - rank) if deleting else rank
+
+
+def _routed(backing: Backing, dbname: str) -> str:
+    """A database of the instance by its name on the server; another name is left as it is
+    (it does not exist there, and the server says so)."""
+    return backing.databases.get(dbname, dbname)
 
 
 def _norm(v):

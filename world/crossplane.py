@@ -166,6 +166,7 @@ class Crossplane:
         return [o for o in self.store.objects.values() if o["kind"] in self.xrds]
 
     def reconcile(self) -> None:
+        self._release_usages()
         for claim in sorted(self.claims(), key=key_of):
             if self.namespaced:
                 self._reconcile_namespaced(claim)
@@ -246,7 +247,8 @@ class Crossplane:
         return req
 
     def _run(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        pool = [copy.deepcopy(o) for o in self.store.objects.values()]
+        # Read only (render._select), and nothing is written while the function runs.
+        pool = list(self.store.objects.values())
         previous = None
         with grpc.insecure_channel(self.address) as channel:
             stub = grpcv1.FunctionRunnerServiceStub(channel)
@@ -367,11 +369,29 @@ class Crossplane:
                     )
                 )
                 return
-        if ".upbound.io/" in key[0] or ".sql." in key[0]:
+        if ".upbound.io/" in key[0] or ".sql." in key[0] or key[1] == "Usage":
+            # A Usage keeps its finalizer until its `by` resource is gone (usage/reconciler.go).
             obj["metadata"]["deletionTimestamp"] = self.store.clock.stamp()
             self.store.update(obj, "garbage-collector", f"deleting ({why})")
         else:
             self.store.delete(key, "garbage-collector")
+
+    def _release_usages(self) -> None:
+        """A deleted Usage goes once nothing matches its `by` any more: with
+        `matchControllerRef`, a resource of that kind composed by the same composite."""
+        for usage in self.store.list(kind="Usage"):
+            meta = usage["metadata"]
+            if not meta.get("deletionTimestamp"):
+                continue
+            by = usage["spec"].get("by") or {}
+            owner = meta["ownerReferences"][0]["uid"]
+            users = [
+                o for o in self.store.objects.values()
+                if o["kind"] == by.get("kind") and o["apiVersion"] == by.get("apiVersion")
+                and any(r["uid"] == owner for r in o["metadata"].get("ownerReferences") or [])
+            ]  # fmt: skip
+            if not users:
+                self.store.delete(key_of(usage), "usage-controller")
 
     def _set_conditions(
         self, xr: dict, conds: list[dict], unknown_others: bool, status: dict | None

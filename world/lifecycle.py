@@ -8,10 +8,12 @@ scripts/lifecycle -k day-2                      # only the scenarios whose name 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
+from world.data import servers
 from world.scenarios import SCENARIOS
-from world.world import World, aws, running_function
+from world.world import StepResult, World, aws, running_function
 
 
 def main() -> int:
@@ -22,13 +24,21 @@ def main() -> int:
     parser.add_argument("-k", default="", help="run only scenarios whose name contains this")
     args = parser.parse_args()
     failed = []
-    with running_function(args.function_address) as address:
-        for name, (scenario, namespaced) in SCENARIOS.items():
-            if args.k not in name:
-                continue
-            print(f"\n##### {name}")
+    chosen = {name: s for name, s in SCENARIOS.items() if args.k in name}
+    with contextlib.ExitStack() as stack:
+        address = stack.enter_context(running_function(args.function_address))
+        # The SQL servers (scripts/sql-servers installs them) only where a scenario needs them.
+        sql = stack.enter_context(servers()) if any(s.sql for s in chosen.values()) else None
+        for name, scenario in chosen.items():
+            print(f"\n##### {name}", flush=True)
             with aws():
-                steps = scenario(World(address, namespaced))
+                w = World(address, scenario.namespaced, sql if scenario.sql else None)
+                try:
+                    scenario.play(w)
+                except Exception as err:  # a crash fails this scenario; the others still run
+                    crash = f"{type(err).__name__}: {err}"
+                    w.timeline.append(StepResult("the scenario crashed", failures=[crash]))
+                steps = w.timeline
             for step in steps:
                 print(step.render())
             bad = [s.name for s in steps if s.failures]

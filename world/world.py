@@ -4,13 +4,15 @@ simulated clock, with the convergence check every scenario step must pass."""
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from function import render
 from tests import aws as calls
+from world import data as databases
 from world.aws import Provider
-from world.crossplane import Crossplane, Refused, is_ready
+from world.crossplane import Crossplane, Refused, decode, is_ready
 from world.store import Clock, Store, key_of
 
 REGION = "eu-central-1"
@@ -46,12 +48,18 @@ def aws() -> contextlib.AbstractContextManager[None]:
 
 
 class World:
-    def __init__(self, address: str, namespaced: bool = False) -> None:
+    def __init__(
+        self, address: str, namespaced: bool = False, servers: databases.Servers | None = None
+    ) -> None:
+        """servers: real databases behind the RDS instances, and provider-sql's SQL replayed
+        on them (world/data.py); without, provider-sql runs no SQL and apps cannot connect."""
         self.clock = Clock()
         self.store = Store(self.clock)
         self.crossplane = Crossplane.load(self.store, address, namespaced)
-        self.provider = Provider(self.store, self.clock, REGION)
+        self.data = databases.Data(servers, self.clock) if servers is not None else None
+        self.provider = Provider(self.store, self.clock, REGION, data=self.data)
         self.timeline: list[StepResult] = []
+        self.deleted: set[str] = set()  # claims (or namespaced XRs) the scenario deleted
 
     # --- one round: every controller once, then a simulated minute ---------------------------
     def round(self) -> None:
@@ -120,11 +128,19 @@ class World:
             )
             for k, o in self.store.objects.items()
         }
-        writes0, calls0, errors0 = (
+        owners = {k: _claim_name(o) for k, o in self.store.objects.items()}
+        instances = {
+            o["spec"]["forProvider"]["identifier"]: _claim_name(o)
+            for o in self.managed()
+            if o["kind"] == "Instance"
+        }
+        writes0, calls0, errors0, sql0 = (
             len(self.store.writes),
             len(self.provider.calls),
             len(self.provider.errors),
+            len(self.provider.sql_statements),
         )
+        log0 = len(self.data.log) if self.data else 0
         events0, grpc0 = len(self.crossplane.events), self.crossplane.calls
         for c in [claim] if isinstance(claim, dict) else claim or []:
             try:
@@ -137,6 +153,7 @@ class World:
                     result.failures.append(f"the API server refused the claim: {err}")
         for kind, claim_name in delete:
             self.crossplane.delete_claim(kind, NAMESPACE, claim_name)
+            self.deleted.add(claim_name)
             result.lines.append(f"   kubectl delete {kind}/{claim_name}")
         rounds = 0
         quiet_from = None
@@ -156,17 +173,20 @@ class World:
                 f"no fixed point within {MAX_ROUNDS} reconciles; the last one: " + "; ".join(last)
             )
         else:
+            sql_quiet = len(self.provider.sql_statements)
             for _ in range(QUIET_ROUNDS):
                 self.round()
             extra_writes = self.store.writes[quiet_from[0] :]
             extra_calls = self.provider.calls[quiet_from[1] :]
-            if extra_writes or extra_calls:
+            extra_sql = self.provider.sql_statements[sql_quiet:]
+            if extra_writes or extra_calls or extra_sql:
                 result.failures.append(
                     f"not quiet: {QUIET_ROUNDS} more reconciles made {len(extra_calls)} AWS "
-                    f"call(s) "
+                    f"call(s), {len(extra_sql)} SQL statement(s) other than observes "
                     f"and {len(extra_writes)} write(s), e.g. "
                     + "; ".join(
                         [c for c in extra_calls[:2]]
+                        + [_masked(q) for q in extra_sql[:2]]
                         + [f"{m} {k[1]}/{k[3]} {w}" for m, k, w in extra_writes[:3]]
                     )
                 )
@@ -180,6 +200,10 @@ class World:
             )
         for c in _dedup(calls):
             result.lines.append(f"   AWS {c}")
+        for q in _dedup([_masked(q) for q in self.provider.sql_statements[sql0:]]):
+            result.lines.append(f"   SQL {q}")
+        for d in self.data.log[log0:] if self.data else []:
+            result.lines.append(f"   data: {d}")
         for e in _dedup(errors):
             result.lines.append(f"   provider error: {e}")
             if not expected_error or expected_error not in e:
@@ -192,7 +216,7 @@ class World:
             result.lines.append(f"   event {ev}")
         for _, key, what in writes:
             name = names.get(key, "")
-            owner = any(key[3].startswith(f"{n}-") or key[3] == n for _, n in delete)
+            owner = owners.get(key) in self.deleted or key[3] in self.deleted
             if (
                 what == "deleted"
                 and key[1] != "Secret"
@@ -201,11 +225,55 @@ class World:
             ):
                 result.failures.append(f"{key[1]} {name or key[3]} deleted")
         for c in _dedup(calls):
-            # An instance deleted in AWS is data lost: only where the step deletes it.
-            if c.startswith("DeleteDBInstance") and not may_delete_rds(c, may_delete):
+            # An instance deleted in AWS is data lost: only where the scenario deletes it.
+            gone = {i for i, owner in instances.items() if owner in self.deleted}
+            if c.startswith("DeleteDBInstance") and not may_delete_rds(c, may_delete, gone):
                 result.failures.append(f"AWS {c}")
         result.lines += self.describe()
         return result
+
+    # --- apps: clients with nothing but a binding's Secret -----------------------------------
+    def apps(self, name: str, minutes: float = 0) -> StepResult:
+        """A step of apps at work (no change to any object), after `minutes` of simulated time:
+        app() adds to it."""
+        result = StepResult(name)
+        self.timeline.append(result)
+        self.clock.advance(minutes)
+        result.lines.append(f"== {name} ({self.clock.stamp()})")
+        return result
+
+    def app(self, step: StepResult, secret: str, statement: str) -> list[tuple] | None:
+        """One session of an app with the `uri` of Secret `secret` in the developer's namespace:
+        runs `statement`; None (and a failure of the step) if it fails. A session that writes
+        is in the instance's automated backups from this minute."""
+        try:
+            obj = self.store.get(("v1", "Secret", NAMESPACE, secret))
+            if obj is None:
+                raise LookupError(f"Secret {NAMESPACE}/{secret} does not exist")
+            assert self.data is not None, "apps need servers behind the instances"
+            identifier, uri = self.data.route(decode(obj["data"])["uri"])
+            conn = databases.connect(uri)
+            with conn:
+                cur = conn.cursor()
+                cur.execute(statement)
+                rows = [tuple(r) for r in cur.fetchall()] if cur.description else []
+        except Exception as err:  # any client error is the step's failure, not a crash
+            step.lines.append(f"   app [{secret}] {statement}: {type(err).__name__}: {err}")
+            step.failures.append(f"app [{secret}] {statement}: {err}")
+            return None
+        if not statement.lstrip().upper().startswith("SELECT"):
+            self.data.keep(identifier)
+        step.lines.append(f"   app [{secret}] {statement}" + (f" -> {rows}" if rows else ""))
+        return rows
+
+    def app_refused(self, step: StepResult, secret: str, statement: str) -> None:
+        """The statement must be refused (a readOnly binding writing)."""
+        lines, failures = len(step.lines), len(step.failures)
+        if self.app(step, secret, statement) is not None:
+            step.failures.append(f"app [{secret}] {statement}: not refused")
+        else:
+            del step.failures[failures:]
+            step.lines[lines] = step.lines[lines].replace(": ", ": refused: ", 1)
 
     def describe(self) -> list[str]:
         out = []
@@ -244,10 +312,22 @@ def _number(v: object) -> object:
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
 
-def may_delete_rds(call: str, may_delete: tuple[str, ...]) -> bool:
+def may_delete_rds(call: str, may_delete: tuple[str, ...], deleted: set[str]) -> bool:
+    """deleted: identifiers of the instances of claims the scenario deleted."""
     # Replica identifiers end in -r<N> (function/instance.py compose_replica).
     identifier = call.split()[1]
-    return "replica-" in may_delete and identifier.rsplit("-", 1)[-1].startswith("r")
+    replica = identifier.rsplit("-", 1)[-1].startswith("r")
+    return identifier in deleted or ("replica-" in may_delete and replica)
+
+
+def _claim_name(obj: dict) -> str:
+    labels = obj["metadata"].get("labels") or {}
+    return labels.get("crossplane.io/claim-name") or labels.get("crossplane.io/composite", "")
+
+
+def _masked(statement: str) -> str:
+    """SQL for the timeline: no password."""
+    return re.sub(r"(PASSWORD|IDENTIFIED BY) '[^']*'", r"\1 '***'", statement)
 
 
 def _ref(obj: dict) -> str:
