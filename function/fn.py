@@ -95,7 +95,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         response.fatal(rsp, f"cannot use the function input of this Composition step: {msg}")
         return rsp
     engine = instance.ENGINE_OF_KIND.get(str(kind).removeprefix("X"))
-    if engine is not None and not cat.version_names(engine):
+    if engine is not None and not cat.versions.get(engine):
         # A catalog without this engine's versions refuses every developer: the platform's error.
         response.fatal(
             rsp,

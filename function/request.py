@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from google.protobuf import struct_pb2
 
 from function import catalog, inputs, mode, resources, structs
 
@@ -12,7 +13,7 @@ from function import catalog, inputs, mode, resources, structs
 @dataclass(frozen=True)
 class Request:
     req: fnv1.RunFunctionRequest
-    composite: dict
+    composite: dict  # its COMPOSITE_FIELDS only
     observed: resources.Observed
     input: inputs.Input
     catalog: catalog.Catalog
@@ -54,8 +55,24 @@ class Request:
         return f'{self.kind.removeprefix("X")} "{self.mode.owner_name}"'
 
 
+# What any kind reads of the composite. Its status and metadata.managedFields (often most of a
+# request's bytes in a cluster) are never read: converting them was most of reading a request.
+COMPOSITE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+
+
+def composite_dict(s: struct_pb2.Struct) -> dict:
+    """The composite's COMPOSITE_FIELDS as a new dict, managedFields left out. Not memoised: a
+    composite read here is new (an unchanged request is answered from the response cache)."""
+    fields = s.fields
+    out = {k: structs.value(fields[k]) for k in COMPOSITE_FIELDS if k in fields}
+    meta = out.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return out
+
+
 def load(req: fnv1.RunFunctionRequest, inp: inputs.Input, cat: catalog.Catalog) -> Request:
-    composite = structs.to_dict(req.observed.composite.resource)
+    composite = composite_dict(req.observed.composite.resource)
     return Request(
         req=req,
         composite=composite,

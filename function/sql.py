@@ -12,6 +12,7 @@ SHOW VIEW (readOnly) is enough.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 
 from function import naming
@@ -42,6 +43,7 @@ def group_for(role: str) -> str:
     return RO_GROUP if role == "readOnly" else RW_GROUP
 
 
+@functools.lru_cache(maxsize=4096)  # every request of a binding names its user again
 def username(namespace: str, name: str) -> str:
     """A database user name ([a-z0-9_], letter first, at most 32 characters) for a binding."""
     clean = "".join(c if c.isalnum() else "_" for c in name.lower())

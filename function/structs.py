@@ -22,12 +22,13 @@ _to_dict = BytesLru(16 << 20)
 _to_bytes = BytesLru(16 << 20)
 
 
-def _value(v: struct_pb2.Value) -> Any:
+def value(v: struct_pb2.Value) -> Any:
+    """A Value as a new Python value (not memoised)."""
     kind = v.WhichOneof("kind")
     if kind == "struct_value":
         return _struct(v.struct_value)
     if kind == "list_value":
-        return [_value(x) for x in v.list_value.values]
+        return [value(x) for x in v.list_value.values]
     if kind == "string_value":
         return v.string_value
     if kind == "number_value":
@@ -38,7 +39,7 @@ def _value(v: struct_pb2.Value) -> Any:
 
 
 def _struct(s: struct_pb2.Struct) -> dict:
-    return {k: _value(v) for k, v in s.fields.items()}
+    return {k: value(v) for k, v in s.fields.items()}
 
 
 def to_dict(s: struct_pb2.Struct) -> dict:
