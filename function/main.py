@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import sys
 from pathlib import Path
 
 import click
+import grpc
 from crossplane.function import cli as sdkcli
+from crossplane.function import logging as fnlog
+from crossplane.function import runtime
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+from grpc_reflection.v1alpha import reflection
 
 from function import fn, generate, render, xrds
 
@@ -21,9 +29,73 @@ def cli(ctx: click.Context, **kwargs) -> None:
         if problem:
             fail(problem)
         try:
-            sdkcli.run(fn.FunctionRunner(), **kwargs)
+            serve(fn.FunctionRunner(), **kwargs)
         except (OSError, RuntimeError, ValueError) as err:  # e.g. the address is in use
             fail(f"cannot serve on {kwargs['address']}: {err}")
+
+
+def serve(
+    runner: fn.FunctionRunner,
+    *,
+    debug: bool,
+    address: str,
+    tls_certs_dir: str | None,
+    insecure: bool,
+    max_recv_message_size: int,
+    max_send_message_size: int | None,
+) -> None:
+    """The SDK's server (crossplane.function.cli.run and runtime.serve: same options, services,
+    mTLS, reflection and SIGTERM grace), except that v1 RunFunction sends the runner's canonical
+    answer bytes as they are: parsing them into a message for gRPC to serialize them again was a
+    tenth of a request's time."""
+    fnlog.configure(level=fnlog.Level.DEBUG if debug else fnlog.Level.INFO)
+    mib = 1024 * 1024
+    options = [
+        ("grpc.max_receive_message_length", max_recv_message_size * mib),
+        ("grpc.max_send_message_length", (max_send_message_size or max_recv_message_size) * mib),
+    ]
+    try:
+        loop = asyncio.get_event_loop()
+    except RuntimeError:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+    server = grpc.aio.server(options=options)
+    loop.add_signal_handler(
+        signal.SIGTERM,
+        lambda: asyncio.ensure_future(server.stop(grace=runtime.SHUTDOWN_GRACE_PERIOD_SECONDS)),
+    )
+    service = fnv1.DESCRIPTOR.services_by_name["FunctionRunnerService"].full_name
+    handlers = {
+        "RunFunction": grpc.unary_unary_rpc_method_handler(
+            runner.answer_bytes,
+            request_deserializer=fnv1.RunFunctionRequest.FromString,
+            response_serializer=_as_is,
+        )
+    }
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+    server.add_registered_method_handlers(service, handlers)
+    grpcv1beta1.add_FunctionRunnerServiceServicer_to_server(
+        runtime.BetaFunctionRunner(wrapped=runner), server
+    )
+    reflection.enable_server_reflection(runtime.SERVICE_NAMES, server)
+    if insecure:
+        server.add_insecure_port(address)
+    else:
+        server.add_secure_port(address, runtime.load_credentials(tls_certs_dir))
+
+    async def start() -> None:
+        await server.start()
+        await server.wait_for_termination()
+
+    try:
+        loop.run_until_complete(start())
+    finally:
+        loop.run_until_complete(server.stop(grace=runtime.SHUTDOWN_GRACE_PERIOD_SECONDS))
+        loop.close()
+
+
+def _as_is(answer: bytes) -> bytes:
+    return answer
 
 
 TLS_FILES = ("tls.crt", "tls.key", "ca.crt")
