@@ -1,0 +1,91 @@
+"""The work removed for speed (issue 12, item 5) changes no answer: what a request reads of the
+composite, the server's pass-through of canonical answer bytes, and a benchmark whose changed
+requests are really new."""
+
+from __future__ import annotations
+
+import asyncio
+
+import grpc
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
+from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+
+from bench.run import variants
+from function import fn, inputs, request
+from tests.helpers import composite, desired, tagged
+from tests.helpers import request as build_request
+
+SPEC = {"serviceVersion": "17.5", "plan": "single-small"}
+MANAGED_FIELDS = [{"manager": "crossplane", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]
+STATUS = {"conditions": [{"type": "Ready", "status": "False"}], "address": "h"}
+
+
+def _loaded(req: fnv1.RunFunctionRequest) -> request.Request:
+    inp, cat = inputs.parse(req.input.SerializeToString(deterministic=True))
+    return request.load(req, inp, cat)
+
+
+def test_a_request_reads_no_status_and_no_managed_fields_of_the_composite():
+    """In a cluster, managedFields are often most of a request's bytes; nothing reads them, nor
+    the composite's status: they are not converted."""
+    xr = composite("PostgresqlInstance", SPEC)
+    plain = build_request(xr)
+    full = build_request(
+        {**xr, "metadata": {**xr["metadata"], "managedFields": MANAGED_FIELDS}, "status": STATUS}
+    )
+    got = _loaded(full).composite
+    assert got == _loaded(plain).composite
+    assert sorted(got) == ["apiVersion", "kind", "metadata", "spec"]
+    assert "managedFields" not in got["metadata"]
+    # And the answer is the same.
+    runner = fn.FunctionRunner()
+    assert desired(fn.run(full, runner.log)) == desired(fn.run(plain, runner.log))
+
+
+def _raw_call(address: str, req: fnv1.RunFunctionRequest) -> bytes:
+    with grpc.insecure_channel(address) as channel:
+        call = channel.unary_unary(
+            "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction",
+            request_serializer=fnv1.RunFunctionRequest.SerializeToString,
+            response_deserializer=lambda b: b,
+        )
+        return call(req, timeout=30)
+
+
+def test_the_server_sends_the_canonical_answer_bytes(server_address):
+    """What the real server sends is byte for byte the runner's canonical answer, fresh or
+    remembered (it is no longer parsed and serialized again on the way out)."""
+    req = build_request(composite("PostgresqlInstance", SPEC, name="canonical"))
+    want = fn.FunctionRunner().answer(req)
+    assert _raw_call(server_address, req) == want  # composed now
+    assert _raw_call(server_address, req) == want  # remembered
+    loop = asyncio.new_event_loop()
+    try:
+        message = loop.run_until_complete(fn.FunctionRunner().RunFunction(req))
+    finally:
+        loop.close()
+    assert message.SerializeToString(deterministic=True) == want
+
+
+def test_the_server_still_answers_v1beta1(server_address):
+    """The server is set up by main.serve now, not the SDK: Crossplane versions that speak
+    v1beta1 are still answered, with the same content."""
+    req = build_request(composite("PostgresqlInstance", SPEC, name="beta"))
+    beta_req = fnv1beta1.RunFunctionRequest.FromString(req.SerializeToString())
+    with grpc.insecure_channel(server_address) as channel:
+        got = grpcv1beta1.FunctionRunnerServiceStub(channel).RunFunction(beta_req, timeout=30)
+    want = fn.FunctionRunner().answer(req)
+    assert fnv1.RunFunctionResponse.FromString(got.SerializeToString()) == (
+        fnv1.RunFunctionResponse.FromString(want)
+    )
+    assert "instance" in got.desired.resources
+
+
+def test_every_changed_request_of_the_benchmark_is_new():
+    """A changed request repeated at the next level (16 clients after 1) was answered from the
+    response cache: the benchmark measured a hit and called it work."""
+    req = tagged(build_request(composite("PostgresqlInstance", SPEC)))
+    tags = [r.meta.tag for r in variants(req, 3, changed=True) + variants(req, 3, changed=True)]
+    assert len(set(tags)) == 6
+    assert {r.meta.tag for r in variants(req, 3, changed=False)} == {req.meta.tag}
