@@ -69,8 +69,12 @@ def fill(target: struct_pb2.Struct, body: dict) -> None:
         key: bytes | str = marshal.dumps(body)
     except ValueError:
         key = repr(body)
+    blob = _to_bytes.get(key)
+    if blob is None:
+        blob = _serialized(body)
+        _to_bytes.put(key, blob)
     target.Clear()
-    target.MergeFromString(_to_bytes.get_or(key, lambda: _serialized(body)))
+    target.MergeFromString(blob)
 
 
 def _drop_none(value: Any) -> Any:
