@@ -13,7 +13,7 @@ from function import catalog, inputs, mode, resources, structs
 @dataclass(frozen=True)
 class Request:
     req: fnv1.RunFunctionRequest
-    composite: dict  # its COMPOSITE_FIELDS only
+    composite: dict  # only what the function reads: see COMPOSITE_FIELDS
     observed: resources.Observed
     input: inputs.Input
     catalog: catalog.Catalog
@@ -55,19 +55,25 @@ class Request:
         return f'{self.kind.removeprefix("X")} "{self.mode.owner_name}"'
 
 
-# What any kind reads of the composite. Its status and metadata.managedFields (often most of a
-# request's bytes in a cluster) are never read: converting them was most of reading a request.
-COMPOSITE_FIELDS = ("apiVersion", "kind", "metadata", "spec")
+# What any kind reads of the composite (mode.detect and the properties above). The rest (its
+# status, and metadata such as managedFields, often most of a request's bytes in a cluster, or
+# annotations) is never read: converting it was most of the cost of reading a request.
+COMPOSITE_FIELDS = ("apiVersion", "kind", "spec")
+METADATA_FIELDS = ("name", "namespace", "uid", "labels")
 
 
 def composite_dict(s: struct_pb2.Struct) -> dict:
-    """The composite's COMPOSITE_FIELDS as a new dict, managedFields left out. Not memoised: a
+    """The composite's COMPOSITE_FIELDS and METADATA_FIELDS as a new dict. Not memoised: a
     composite read here is new (an unchanged request is answered from the response cache)."""
     fields = s.fields
     out = {k: structs.value(fields[k]) for k in COMPOSITE_FIELDS if k in fields}
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        meta.pop("managedFields", None)
+    if "metadata" in fields:
+        meta = fields["metadata"]
+        if meta.WhichOneof("kind") == "struct_value":
+            mf = meta.struct_value.fields
+            out["metadata"] = {k: structs.value(mf[k]) for k in METADATA_FIELDS if k in mf}
+        else:
+            out["metadata"] = structs.value(meta)
     return out
 
 

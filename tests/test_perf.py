@@ -28,16 +28,24 @@ def _loaded(req: fnv1.RunFunctionRequest) -> request.Request:
 
 def test_a_request_reads_no_status_and_no_managed_fields_of_the_composite():
     """In a cluster, managedFields are often most of a request's bytes; nothing reads them, nor
-    the composite's status: they are not converted."""
+    annotations or the composite's status: they are not converted."""
     xr = composite("PostgresqlInstance", SPEC)
     plain = build_request(xr)
     full = build_request(
-        {**xr, "metadata": {**xr["metadata"], "managedFields": MANAGED_FIELDS}, "status": STATUS}
+        {
+            **xr,
+            "metadata": {
+                **xr["metadata"],
+                "managedFields": MANAGED_FIELDS,
+                "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"},
+            },
+            "status": STATUS,
+        }
     )
     got = _loaded(full).composite
     assert got == _loaded(plain).composite
     assert sorted(got) == ["apiVersion", "kind", "metadata", "spec"]
-    assert "managedFields" not in got["metadata"]
+    assert sorted(got["metadata"]) == ["labels", "name", "uid"]
     # And the answer is the same.
     runner = fn.FunctionRunner()
     assert desired(fn.run(full, runner.log)) == desired(fn.run(plain, runner.log))
