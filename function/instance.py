@@ -469,15 +469,15 @@ def compose(
     ):
         # A restored snapshot keeps its own master user, which AWS reports.
         master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
-        groups = sql.compose_groups(
+        groups = sql.compose_groups_serialized(
             r.mode,
             sql_provider_config_name(s.identifier),
             s.db_name,
             s.identifier,
             master if isinstance(master, str) and master else MASTER_USERNAME,
         )
-        for name, body in groups.items():
-            resources.set_desired(rsp, name, body, r.observed.ready(name))
+        for name, body in groups:
+            resources.set_desired_serialized(rsp, name, body, r.observed.ready(name))
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags)
     compose_parameter_groups(r, rsp, s)
     if s.backup.schedule != "hourly" and retention_held(r, s):

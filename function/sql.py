@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from function import naming
+from function import naming, structs
 
 if TYPE_CHECKING:
     from function.mode import Mode
@@ -130,6 +130,17 @@ def compose_groups(
             strict=True,
         )
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def compose_groups_serialized(
+    m: Mode, provider_config: str, db: str, secret_prefix: str, master: str
+) -> tuple[tuple[str, bytes], ...]:
+    """compose_groups, each body serialized (structs.serialized). Nine of an instance's thirteen
+    resources, the same on every request of the instance: built and encoded once (immutable
+    bytes, a few KB per instance)."""
+    groups = compose_groups(m, provider_config, db, secret_prefix, master)
+    return tuple((name, structs.serialized(body)) for name, body in groups.items())
 
 
 def compose_user(

@@ -53,7 +53,8 @@ def to_dict(s: struct_pb2.Struct) -> dict:
     return value
 
 
-def _serialized(body: dict) -> bytes:
+def serialized(body: dict) -> bytes:
+    """The body as the serialized Struct fill would set (None values dropped)."""
     s = struct_pb2.Struct()
     s.update(_drop_none(body))
     # Deterministic serialization sorts map keys: the bytes never depend on dict order.
@@ -71,7 +72,7 @@ def fill(target: struct_pb2.Struct, body: dict) -> None:
         key = repr(body)
     blob = _to_bytes.get(key)
     if blob is None:
-        blob = _serialized(body)
+        blob = serialized(body)
         _to_bytes.put(key, blob)
     target.Clear()
     target.MergeFromString(blob)
