@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from google.protobuf import struct_pb2
 
-from function import catalog, inputs, mode, resources, structs
+from function import catalog, inputs, mode, resources, specs, structs
 
 
 @dataclass(frozen=True)
@@ -58,15 +58,26 @@ class Request:
 # What any kind reads of the composite (mode.detect and the properties above). The rest (its
 # status, and metadata such as managedFields, often most of a request's bytes in a cluster, or
 # annotations) is never read: converting it was most of the cost of reading a request.
-COMPOSITE_FIELDS = ("apiVersion", "kind", "spec")
+COMPOSITE_FIELDS = ("apiVersion", "kind")
 METADATA_FIELDS = ("name", "namespace", "uid", "labels")
+# Crossplane's own spec fields are dropped before a spec is validated (specs.CROSSPLANE_FIELDS);
+# resourceRefs alone lists every composed resource. Only the Secret reference is read (binding).
+SPEC_NOT_READ = specs.CROSSPLANE_FIELDS - {"writeConnectionSecretToRef"}
 
 
 def composite_dict(s: struct_pb2.Struct) -> dict:
-    """The composite's COMPOSITE_FIELDS and METADATA_FIELDS as a new dict. Not memoised: a
-    composite read here is new (an unchanged request is answered from the response cache)."""
+    """The composite's COMPOSITE_FIELDS, its spec without SPEC_NOT_READ and its metadata's
+    METADATA_FIELDS, as a new dict. Not memoised: a composite read here is new (an unchanged
+    request is answered from the response cache)."""
     fields = s.fields
     out = {k: structs.value(fields[k]) for k in COMPOSITE_FIELDS if k in fields}
+    if "spec" in fields:
+        spec = fields["spec"]
+        if spec.WhichOneof("kind") == "struct_value":
+            sf = spec.struct_value.fields
+            out["spec"] = {k: structs.value(v) for k, v in sf.items() if k not in SPEC_NOT_READ}
+        else:
+            out["spec"] = structs.value(spec)
     if "metadata" in fields:
         meta = fields["metadata"]
         if meta.WhichOneof("kind") == "struct_value":

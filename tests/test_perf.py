@@ -18,6 +18,7 @@ from tests.helpers import request as build_request
 
 SPEC = {"serviceVersion": "17.5", "plan": "single-small"}
 MANAGED_FIELDS = [{"manager": "crossplane", "operation": "Apply", "fieldsV1": {"f:spec": {}}}]
+RESOURCE_REFS = [{"apiVersion": "rds.aws.upbound.io/v1beta3", "kind": "Instance", "name": "x"}]
 STATUS = {"conditions": [{"type": "Ready", "status": "False"}], "address": "h"}
 
 
@@ -28,12 +29,14 @@ def _loaded(req: fnv1.RunFunctionRequest) -> request.Request:
 
 def test_a_request_reads_no_status_and_no_managed_fields_of_the_composite():
     """In a cluster, managedFields are often most of a request's bytes; nothing reads them, nor
-    annotations or the composite's status: they are not converted."""
+    annotations, the composite's status or Crossplane's spec fields (resourceRefs lists every
+    composed resource): they are not converted."""
     xr = composite("PostgresqlInstance", SPEC)
     plain = build_request(xr)
     full = build_request(
         {
             **xr,
+            "spec": {**xr["spec"], "resourceRefs": RESOURCE_REFS},
             "metadata": {
                 **xr["metadata"],
                 "managedFields": MANAGED_FIELDS,
@@ -46,6 +49,7 @@ def test_a_request_reads_no_status_and_no_managed_fields_of_the_composite():
     assert got == _loaded(plain).composite
     assert sorted(got) == ["apiVersion", "kind", "metadata", "spec"]
     assert sorted(got["metadata"]) == ["labels", "name", "uid"]
+    assert "resourceRefs" not in got["spec"]
     # And the answer is the same.
     runner = fn.FunctionRunner()
     assert desired(fn.run(full, runner.log)) == desired(fn.run(plain, runner.log))
