@@ -1,11 +1,13 @@
 """Benchmark: the function's real gRPC server against the floor (a no-op on the same SDK runtime).
 
-    .venv/bin/python -m bench.run [--requests 400] [--json bench/results/latest.json]
+    .venv/bin/python -m bench.run [--requests 400] [--repeat 3] [--json bench/results/latest.json]
+    .venv/bin/python -m bench.run --table-from bench/results/latest.json
 
 For each request kind, in steady state (the same request again, as on every poll of an unchanged
-object) and with a changed object each time, at 1 and 16 concurrent clients: p50/p99 latency,
-requests per second and the ratio to the floor; for each server: peak RSS and cold start
-(process start to first answer).
+object) and with a changed object each time (never sent before), at 1 and 16 concurrent clients:
+p50/p99 latency, requests per second and the ratio to the floor, as the median over rounds that
+alternate which server goes first (the machine may be shared); for each server: peak RSS and cold
+start (process start to first answer). Printed as markdown tables, changed and steady apart.
 """
 
 from __future__ import annotations
