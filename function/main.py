@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -85,6 +86,10 @@ def serve(
         server.add_insecure_port(address)
     else:
         server.add_secure_port(address, runtime.load_credentials(tls_certs_dir))
+
+    # Everything built so far (modules, schemas, the catalog) lives as long as the process: the
+    # collector need not walk it again (a full collection took ~17 ms, a tail on one request).
+    gc.freeze()
 
     async def start() -> None:
         await server.start()
