@@ -34,11 +34,15 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
+        # A new message from bytes: nothing is shared with an earlier answer.
+        return fnv1.RunFunctionResponse.FromString(self.answer(req))
+
+    def answer(self, req: fnv1.RunFunctionRequest) -> bytes:
+        """The serialized answer: remembered, or composed now."""
         key = request_key(req)
         remembered = self.cache.get(key)
         if remembered is not None:
-            # A new message from bytes: nothing is shared with an earlier answer.
-            return fnv1.RunFunctionResponse.FromString(remembered)
+            return remembered
         # Answer with the canonical form, so that a fresh and a remembered answer are the same
         # bytes on the wire (map order in a built message depends on how it was built).
         answer = run(req, self.log)
@@ -50,7 +54,7 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
         canonical = answer.SerializeToString(deterministic=True)
         if not fatal:
             self.cache.put(key, canonical)
-        return fnv1.RunFunctionResponse.FromString(canonical)
+        return canonical
 
 
 def request_key(req: fnv1.RunFunctionRequest) -> bytes | str:
@@ -81,7 +85,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
         response.fatal(rsp, f"cannot use the function input of this Composition step: {msg}")
         return rsp
     engine = row.engine
-    if engine is not None and not cat.version_names(engine):
+    if engine is not None and not cat.versions.get(engine):
         # A catalog without this engine's versions refuses every developer: the platform's error.
         response.fatal(
             rsp,

@@ -378,6 +378,7 @@ class Input(StrictModel):
         return tags
 
 
+@functools.lru_cache(maxsize=4096)  # the same few tags are checked on every request
 def _tag_text_ok(text: str) -> bool:
     # AWS: ^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$ (letters, separators, numbers of any script).
     return all(c in _TAG_PUNCTUATION or unicodedata.category(c)[0] in "LZN" for c in text)

@@ -470,15 +470,15 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Orig
     ):
         # Existing data (a snapshot) keeps its own master user, which AWS reports.
         master = dig(r.observed.get(PRIMARY), "status", "atProvider", "username")
-        groups = sql.compose_groups(
+        groups = sql.compose_groups_serialized(
             r.mode,
             naming.sql_provider_config(s.identifier),
             s.db_name,
             s.identifier,
             master if isinstance(master, str) and master else MASTER_USERNAME,
         )
-        for name, body in groups.items():
-            resources.set_desired(rsp, name, body, r.observed.ready(name))
+        for name, body in groups:
+            resources.set_desired_serialized(rsp, name, body, r.observed.ready(name))
     arn = dig(r.observed.get(PRIMARY), "status", "atProvider", "arn")
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags, arn)
     compose_parameter_groups(r, rsp, s)

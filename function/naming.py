@@ -3,6 +3,7 @@ names of what the function creates (RDS identifiers, Secrets, snapshots)."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -54,6 +55,8 @@ def digest(*parts: str, length: int = _HASH) -> str:
     return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:length]
 
 
+# Every request names its objects again; names are pure functions of a few short strings.
+@functools.lru_cache(maxsize=4096)
 def rds_identifier(namespace: str, name: str, *salt: str, limit: int = RDS_ID_MAX) -> str:
     """An RDS-valid identifier (letter first, [a-z0-9-], no "--", no trailing "-") for ns/name.
 

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -193,10 +195,23 @@ def merge(given: ParameterCatalog | None = None) -> Catalog:
 DEFAULT_CATALOG: Catalog = merge()
 
 
-def offered(engine: str, major: str, cat: Catalog | None = None) -> dict[str, ParameterSpec]:
-    """The parameters offered for one engine and major version, by name."""
-    entries = (cat if cat is not None else DEFAULT_CATALOG).get(engine, {})
-    return {n: p for n, p in entries.items() if not p.majors or major in p.majors}
+def offered(engine: str, major: str, cat: Catalog | None = None) -> Mapping[str, ParameterSpec]:
+    """The parameters offered for one engine and major version, by name (read-only)."""
+    cat = cat if cat is not None else DEFAULT_CATALOG
+    # Asked several times per request of the same catalog, which lives as long as its Input's
+    # parse (inputs.parse); the memo holds the catalog itself, so its id cannot be reused.
+    key = (id(cat), engine, major)
+    got = _offered.get(key)
+    if got is None or got[0] is not cat:
+        entries = cat.get(engine, {})
+        found = {n: p for n, p in entries.items() if not p.majors or major in p.majors}
+        if len(_offered) >= 256:
+            _offered.clear()
+        got = _offered[key] = (cat, MappingProxyType(found))
+    return got[1]
+
+
+_offered: dict[tuple[int, str, str], tuple[Catalog, Mapping[str, ParameterSpec]]] = {}
 
 
 def group_name(identifier: str, engine: str, version: str) -> str:

@@ -106,6 +106,17 @@ def set_desired(
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
 
 
+def set_desired_serialized(
+    rsp: fnv1.RunFunctionResponse, name: str, body: bytes, ready: bool | None = None
+) -> None:
+    """set_desired with the body already serialized (structs.serialized)."""
+    target = rsp.desired.resources[name]
+    target.resource.Clear()
+    target.resource.MergeFromString(body)
+    if ready is not None:
+        target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
+
+
 # Kinds without a Ready condition: usable as soon as they exist.
 ALWAYS_READY = {"ProviderConfig", "Usage", "Secret"}
 

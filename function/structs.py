@@ -22,12 +22,13 @@ _to_dict = BytesLru(16 << 20)
 _to_bytes = BytesLru(16 << 20)
 
 
-def _value(v: struct_pb2.Value) -> Any:
+def value(v: struct_pb2.Value) -> Any:
+    """A Value as a new Python value (not memoised)."""
     kind = v.WhichOneof("kind")
     if kind == "struct_value":
         return _struct(v.struct_value)
     if kind == "list_value":
-        return [_value(x) for x in v.list_value.values]
+        return [value(x) for x in v.list_value.values]
     if kind == "string_value":
         return v.string_value
     if kind == "number_value":
@@ -38,7 +39,7 @@ def _value(v: struct_pb2.Value) -> Any:
 
 
 def _struct(s: struct_pb2.Struct) -> dict:
-    return {k: _value(v) for k, v in s.fields.items()}
+    return {k: value(v) for k, v in s.fields.items()}
 
 
 def to_dict(s: struct_pb2.Struct) -> dict:
@@ -52,7 +53,8 @@ def to_dict(s: struct_pb2.Struct) -> dict:
     return value
 
 
-def _serialized(body: dict) -> bytes:
+def serialized(body: dict) -> bytes:
+    """The body as the serialized Struct fill would set (None values dropped)."""
     s = struct_pb2.Struct()
     s.update(_drop_none(body))
     # Deterministic serialization sorts map keys: the bytes never depend on dict order.
@@ -68,8 +70,12 @@ def fill(target: struct_pb2.Struct, body: dict) -> None:
         key: bytes | str = marshal.dumps(body)
     except ValueError:
         key = repr(body)
+    blob = _to_bytes.get(key)
+    if blob is None:
+        blob = serialized(body)
+        _to_bytes.put(key, blob)
     target.Clear()
-    target.MergeFromString(_to_bytes.get_or(key, lambda: _serialized(body)))
+    target.MergeFromString(blob)
 
 
 def _drop_none(value: Any) -> Any:
