@@ -18,16 +18,16 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 from function import fn
 from function.render import free_port
 from tests import aws
-from tests.helpers import check_answer
+from tests.helpers import SERVER_LOG, check_answer
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
 def server() -> tuple[subprocess.Popen, str]:
-    """The function's gRPC server process and its address (debug logs in .pytest-server.log)."""
+    """The function's gRPC server process and its address (debug logs in SERVER_LOG)."""
     address = f"127.0.0.1:{free_port()}"
-    log = open(ROOT / ".pytest-server.log", "wb")  # noqa: SIM115 (lives as long as the server)
+    log = open(SERVER_LOG, "wb")  # noqa: SIM115 (lives as long as the server)
     proc = subprocess.Popen(
         [sys.executable, "-m", "function.main", "--insecure", "--debug", "--address", address],
         cwd=ROOT,

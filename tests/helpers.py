@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from function.conditions import Reason, Type
 from tests import crds
 
 ROOT = Path(__file__).resolve().parent.parent
+# The gRPC server's debug log (conftest), one per pytest-xdist worker: tests read it for secrets.
+SERVER_LOG = ROOT / f".pytest-server{os.environ.get('PYTEST_XDIST_WORKER', '')}.log"
 # The platform Input every test starts from: the documented example platform file.
 EXAMPLE_INPUT = yaml.safe_load((ROOT / "examples" / "platform.yaml").read_text())
 

@@ -7,7 +7,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from tests import crds
 from tests.helpers import (
-    ROOT,
+    SERVER_LOG,
     call,
     composite,
     conditions,
@@ -204,12 +204,12 @@ def test_mysql_grants(stub):
 
 
 def test_no_password_in_the_function_log(grpc_stub):
-    # The real server, which logs at debug level to .pytest-server.log.
+    # The real server, which logs at debug level to SERVER_LOG.
     xr = binding({"instanceRef": "orders"})
     got = desired(call(grpc_stub, xr, [READY_PG]))
     observed = {n: observed_from(b) for n, b in got.items()}
     call(grpc_stub, xr, [READY_PG], observed, {"user": DETAILS})
-    log = (ROOT / ".pytest-server.log").read_text()
+    log = SERVER_LOG.read_text()
     assert "composed" in log, "the server runs with --debug; its log must be there to check"
     assert DETAILS["password"] not in log
 

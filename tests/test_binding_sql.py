@@ -23,7 +23,7 @@ from function import sql
 from tests import crds
 from tests.helpers import (
     KIND_OF_ENGINE,
-    ROOT,
+    SERVER_LOG,
     composite,
     desired,
     observed_from,
@@ -117,7 +117,7 @@ def bind(stub, inst: Instance, name: str, role: str = "readWrite") -> Binding:
     done = stub.RunFunction(request(bxr, observed, required=required, connection={"user": details}))
     secret = desired(done)["secret"]
     values = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
-    assert values["password"] not in (ROOT / ".pytest-server.log").read_text()
+    assert values["password"] not in SERVER_LOG.read_text()
     # The same keys reach the claim's own connection secret through the composite.
     assert {k: v.decode() for k, v in done.desired.composite.connection_details.items()} == values
     return Binding(name, bodies, values, secret)

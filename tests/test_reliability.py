@@ -23,6 +23,7 @@ from tests import crds
 from tests.helpers import (
     EXAMPLE_INPUT,
     ROOT,
+    SERVER_LOG,
     composite,
     conditions,
     desired,
@@ -261,7 +262,7 @@ def test_debug_log_holds_no_secret(grpc_stub):
             grpc_stub.RunFunction(
                 request(x, observed, required=required_for(first), connection=with_secret(observed))
             )
-    log = (ROOT / ".pytest-server.log").read_text()
+    log = SERVER_LOG.read_text()
     assert "composed" in log
     assert SECRET not in log
 

@@ -12,6 +12,9 @@ from world.scenarios import SCENARIOS, postgres
 from world.store import Store, key_of
 from world.world import World, aws
 
+# Every test here plays the world (moto and the controllers' rules); the quick run leaves them out.
+pytestmark = pytest.mark.world
+
 
 @pytest.fixture(scope="session")
 def world_servers():
@@ -20,7 +23,6 @@ def world_servers():
         yield s
 
 
-@pytest.mark.world
 @pytest.mark.parametrize(
     "name",
     [pytest.param(name, marks=[pytest.mark.sql] if s.sql else []) for name, s in SCENARIOS.items()],
