@@ -203,8 +203,9 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
         refuse(field, reason, cause)
 
     version_ok = not any(p.field == "spec.serviceVersion" for p in problems)
-    if version_ok and spec.serviceVersion:
-        _, found = database_parameters(spec, engine, cat)
+    version = composed_version(spec, observed)
+    if version_ok and version:
+        _, found = database_parameters(spec, engine, cat, version)
         for field, reason, cause in found:
             refuse(field, reason, cause)
 
@@ -224,15 +225,25 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     return problems
 
 
+def composed_version(spec: InstanceSpec, observed: dict | None) -> str:
+    """The version the instance is composed with. A spec may leave it to AWS (data that tells
+    its own version): once AWS reports it, that one (so the instance gets its family's parameter
+    group, TLS enforced, and the developer's parameters are checked against it); "" before."""
+    running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
+        observed, "status", "atProvider", "engineVersionActual"
+    )
+    return spec.serviceVersion or (running if isinstance(running, str) else "")
+
+
 def database_parameters(
-    spec: InstanceSpec, engine: str, cat: catalog.Catalog
+    spec: InstanceSpec, engine: str, cat: catalog.Catalog, version: str
 ) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
-    """The normalized parameters (with what the extensions need) and every problem with the
-    developer's parameters and extensions, as (field, reason, cause)."""
+    """The normalized parameters (with what the extensions need) for `version`, and every
+    problem with the developer's parameters and extensions, as (field, reason, cause)."""
     config = spec.config
     asked = (config.parameters or {}) if config else {}
     wanted = list((config.extensions or []) if config else [])
-    major = engines.get(engine).major(spec.serviceVersion)
+    major = engines.get(engine).major(version)
     normalized, problems = parameters.validate(engine, major, asked, cat.parameters or None)
     if wanted and not engines.get(engine).extensions:
         problems.append(
@@ -365,12 +376,10 @@ def resolve(
     cat, inp, config = r.catalog, r.input, spec.config
     plan = cat.plan(spec.plan)
     assert plan is not None
-    # A spec may leave the version to AWS (data that tells its own version): once AWS reports it,
-    # the instance is composed with it (and so gets its family's parameter group, TLS enforced).
+    version = composed_version(spec, observed)
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
-    version = spec.serviceVersion or (running if isinstance(running, str) else "")
     if version and cat.version(engine, version) is None:
         conditions.warn(
             rsp,
@@ -429,7 +438,7 @@ def resolve(
         public=bool(config and config.publiclyAccessible),
         backup=schedule.resolve(spec.backup, inp),
         tags={k: v for k, v in tags.items() if v},
-        parameters=database_parameters(spec, engine, cat)[0] if version else {},
+        parameters=database_parameters(spec, engine, cat, version)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
     )
     pending, since = pending_reboot(r, settings)

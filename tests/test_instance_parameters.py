@@ -231,3 +231,35 @@ def test_a_restore_from_an_arn_gets_its_group_once_aws_reports_the_version(stub)
     assert got["instance"]["spec"]["forProvider"]["parameterGroupName"].endswith("-postgres16")
     group = got["parameters-postgres16"]["spec"]["forProvider"]["parameter"]
     assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in group
+
+
+@pytest.mark.parametrize(
+    ("parameters", "want"),
+    [
+        ({"work_mem": "64MB"}, (fnv1.STATUS_CONDITION_TRUE, "SpecAccepted", {"work_mem": "65536"})),
+        ({"work_mem": "lots"}, (fnv1.STATUS_CONDITION_FALSE, "ParameterValueInvalid", None)),
+    ],
+    ids=["taken", "refused"],
+)
+def test_a_restore_from_an_arn_checks_and_takes_its_parameters_for_the_version_aws_reports(
+    stub, parameters, want
+):
+    """The snapshot decides the version: the developer's parameters are checked against it and
+    composed once AWS reports it, never dropped without a word."""
+    arn = "arn:aws:rds:eu-central-1:123456789012:snapshot:orders-2026-11-24"
+    spec = {"backupArn": arn, "serviceInstanceType": "postgresql", "plan": "single-small",
+            "config": {"database": {"name": "app"}, "parameters": parameters}}  # fmt: skip
+    first = desired(run(stub, spec, kind="Restore"))
+    restored = {
+        "instance": observed_from(
+            first["instance"],
+            at_provider={"id": "db-RESTORED", "status": "available", "engineVersionActual": "16.9"},
+        )
+    }
+    rsp = run(stub, spec, restored, kind="Restore")
+    valid = next(c for c in rsp.conditions if c.type == "SpecValid")
+    status, reason, taken = want
+    assert (valid.status, valid.reason) == (status, reason)
+    if taken is not None:
+        group = desired(rsp)["parameters-postgres16"]["spec"]["forProvider"]["parameter"]
+        assert {p["name"]: p["value"] for p in group if p["name"] in taken} == taken
