@@ -8,6 +8,11 @@ object) and with a changed object each time (never sent before), at 1 and 16 con
 p50/p99 latency, requests per second and the ratio to the floor, as the median over rounds that
 alternate which server goes first (the machine may be shared); for each server: peak RSS and cold
 start (process start to first answer). Printed as markdown tables, changed and steady apart.
+
+With a changed object a third server runs beside them: the floor answering with the function's
+own answer, pre-built ("answer alone"). It costs what the answer's size costs on the same runtime
+and none of the function's work: the part of the gap to the floor that no function giving this
+answer can remove.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +38,15 @@ from tests.helpers import tagged
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVERS = {"function": ["-m", "function.main"], "floor": ["-m", "bench.floor"]}
+ANSWER = "answer"  # the floor answering with the function's answer (--answers)
 
 
-def start(name: str) -> tuple[subprocess.Popen, str, float]:
+def start(name: str, *args: str) -> tuple[subprocess.Popen, str, float]:
     address = f"127.0.0.1:{free_port()}"
     began = time.perf_counter()
+    command = SERVERS[name if name != ANSWER else "floor"]
     proc = subprocess.Popen(
-        [sys.executable, *SERVERS[name], "--insecure", "--address", address],
+        [sys.executable, *command, "--insecure", "--address", address, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdout=subprocess.DEVNULL,
@@ -163,15 +171,24 @@ def main(
         print_table(json.loads(table_from.read_text()))
         return
     procs = {name: start(name) for name in SERVERS}
+    answers = tempfile.TemporaryDirectory(prefix="bench-answers-")
     try:
         with grpc.insecure_channel(procs["function"][1]) as channel:
             grpc.channel_ready_future(channel).result(timeout=30)
-            reqs = build(grpcv1.FunctionRunnerServiceStub(channel))
+            stub = grpcv1.FunctionRunnerServiceStub(channel)
+            reqs = build(stub)
+            for req in reqs.values():
+                kind = req.observed.composite.resource["kind"]
+                answer = stub.RunFunction(req).SerializeToString()
+                (Path(answers.name) / f"{kind}.bin").write_bytes(answer)
         results: dict = {"servers": {}, "kinds": {}, "repeat": repeat, "requests": total}
         for name, (_, address, began) in procs.items():
             results["servers"][name] = {
                 "cold_start_s": cold_start(address, began, reqs["instance"])
             }
+        procs[ANSWER] = start(ANSWER, "--answers", answers.name)
+        with grpc.insecure_channel(procs[ANSWER][1]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
         rounds: dict[tuple[str, str], list[dict]] = {}
         for n in range(repeat):
             # The machine is shared: rounds alternate which server goes first, and a figure is
@@ -182,6 +199,8 @@ def main(
                     continue
                 for changed, clients in LEVELS:
                     level = f"{'changed' if changed else 'steady'}_{clients}"
+                    # The answer alone does not depend on the request: measured once, changed.
+                    names = [*order, ANSWER] if changed else order
                     row = {
                         name: asyncio.run(
                             drive(
@@ -190,17 +209,22 @@ def main(
                                 clients,
                             )
                         )
-                        for name in order
+                        for name in names
                     }
                     f, fl = row["function"], row["floor"]
                     row["ratio_p50"] = f["p50_ms"] / fl["p50_ms"]
                     row["ratio_p99"] = f["p99_ms"] / fl["p99_ms"]
                     row["throughput_vs_floor"] = f["rps"] / fl["rps"]
+                    if changed:
+                        a = row[ANSWER]
+                        row["answer_ratio_p50"] = a["p50_ms"] / fl["p50_ms"]
+                        row["answer_ratio_p99"] = a["p99_ms"] / fl["p99_ms"]
+                        row["answer_throughput_vs_floor"] = a["rps"] / fl["rps"]
                     rounds.setdefault((kind, level), []).append(row)
         for (kind, level), rows in rounds.items():
             results["kinds"].setdefault(kind, {})[level] = median_row(rows)
-        for name, (proc, _, _) in procs.items():
-            results["servers"][name]["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        for name in SERVERS:
+            results["servers"][name]["peak_rss_mb"] = peak_rss_mb(procs[name][0].pid)
         if distinct:
             # Built and sent in batches, so that the client's own memory stays small.
             proc, address, _ = procs["function"]
@@ -216,6 +240,7 @@ def main(
         for proc, _, _ in procs.values():
             proc.terminate()
             proc.wait(timeout=10)
+        answers.cleanup()
     print_table(results)
     if json_path:
         json_path.parent.mkdir(parents=True, exist_ok=True)
@@ -226,13 +251,18 @@ def median_row(rows: list[dict]) -> dict:
     """Each figure's median over the rounds, and the spread of the p50 ratio (how noisy)."""
     out: dict = {
         name: {m: statistics.median(r[name][m] for r in rows) for m in rows[0][name]}
-        for name in SERVERS
+        for name in (*SERVERS, ANSWER)
+        if name in rows[0]
     }
-    for m in ("ratio_p50", "ratio_p99", "throughput_vs_floor"):
-        out[m] = statistics.median(r[m] for r in rows)
+    for m in RATIOS:
+        if m in rows[0]:
+            out[m] = statistics.median(r[m] for r in rows)
     out["ratio_p50_range"] = [min(r["ratio_p50"] for r in rows), max(r["ratio_p50"] for r in rows)]
     return out
 
+
+RATIOS = ("ratio_p50", "ratio_p99", "throughput_vs_floor")
+RATIOS += tuple(f"answer_{m}" for m in RATIOS)
 
 # Issue 12's targets for a changed object: latency at one client, throughput at sixteen.
 TARGET_P50, TARGET_P99, TARGET_THROUGHPUT = 1.5, 2.0, 0.8
@@ -243,13 +273,25 @@ STATES = {
 }
 
 
-def target_met(level: str, row: dict) -> str:
+def target_met(level: str, row: dict, prefix: str = "") -> str:
     if level == "changed_1":
-        ok = row["ratio_p50"] <= TARGET_P50 and row["ratio_p99"] <= TARGET_P99
+        ok = row[f"{prefix}ratio_p50"] <= TARGET_P50 and row[f"{prefix}ratio_p99"] <= TARGET_P99
         return "yes" if ok else "no"
     if level == "changed_16":
-        return "yes" if row["throughput_vs_floor"] >= TARGET_THROUGHPUT else "no"
+        return "yes" if row[f"{prefix}throughput_vs_floor"] >= TARGET_THROUGHPUT else "no"
     return ""
+
+
+def answer_alone(level: str, row: dict) -> list[str]:
+    """The answer alone against the floor, in the figures the target is about, and whether even
+    it meets the target."""
+    if "answer_ratio_p50" not in row:
+        return ["-", "-"]
+    if level == "changed_1":
+        figure = f"{row['answer_ratio_p50']:.2f} / {row['answer_ratio_p99']:.2f}"
+    else:
+        figure = f"{100 * row['answer_throughput_vs_floor']:.0f}%"
+    return [figure, target_met(level, row, "answer_")]
 
 
 def print_table(results: dict) -> None:
@@ -260,7 +302,7 @@ def print_table(results: dict) -> None:
         head = ["kind", "clients", "p50 ms (floor)", "p99 ms (floor)", "p50 x floor"]
         head += ["p99 x floor", "throughput vs floor", "p50 x over rounds"]
         if state == "changed":
-            head.append("target met")
+            head += ["target met", "answer alone x floor", "answer alone met"]
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
         for kind, levels in results["kinds"].items():
@@ -276,6 +318,7 @@ def print_table(results: dict) -> None:
                 cells += [f"{100 * row['throughput_vs_floor']:.0f}%", f"{low:.2f}-{high:.2f}"]
                 if state == "changed":
                     cells.append(target_met(level, row))
+                    cells += answer_alone(level, row)
                 print("| " + " | ".join(cells) + " |")
     print()
     for name, s in results["servers"].items():

@@ -9,6 +9,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
 
+from bench import floor
 from bench.run import variants
 from function import fn, inputs, request
 from tests.helpers import composite, desired, tagged
@@ -73,3 +74,28 @@ def test_every_changed_request_of_the_benchmark_is_new():
     tags = [r.meta.tag for r in variants(req, 3, changed=True) + variants(req, 3, changed=True)]
     assert len(set(tags)) == 6
     assert {r.meta.tag for r in variants(req, 3, changed=False)} == {req.meta.tag}
+
+
+def test_the_answer_alone_floor_sends_the_functions_own_answer_for_each_kind(tmp_path):
+    """The benchmark's "answer alone" server measures what the answer's size costs: it must send
+    exactly the function's answer for the request's kind, and nothing of the function runs."""
+    runner = fn.FunctionRunner()
+    reqs = {
+        kind: build_request(composite(kind, spec, name="a"))
+        for kind, spec in (
+            ("PostgresqlInstance", SPEC),
+            ("ServiceBinding", {"instanceRef": "orders"}),
+        )
+    }
+    for req in reqs.values():
+        kind = req.observed.composite.resource["kind"]
+        (tmp_path / f"{kind}.bin").write_bytes(runner.answer(req))
+    alone = floor.Answer(tmp_path)
+    for req in reqs.values():
+        got = alone.RunFunction(variants(req, 1, changed=True)[0], None)
+        try:
+            got.send(None)
+        except StopIteration as done:
+            assert done.value.SerializeToString(deterministic=True) == runner.answer(req)
+        else:
+            raise AssertionError("the answer-alone floor awaited")
