@@ -34,27 +34,37 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        # A new message from bytes: nothing is shared with an earlier answer.
-        return fnv1.RunFunctionResponse.FromString(self.answer(req))
-
-    def answer(self, req: fnv1.RunFunctionRequest) -> bytes:
-        """The serialized answer: remembered, or composed now."""
         key = request_key(req)
         remembered = self.cache.get(key)
         if remembered is not None:
-            return remembered
-        # Answer with the canonical form, so that a fresh and a remembered answer are the same
-        # bytes on the wire (map order in a built message depends on how it was built).
+            # A new message from bytes: nothing is shared with an earlier answer.
+            return fnv1.RunFunctionResponse.FromString(remembered)
+        answer = self.compose(req)
+        if not fatal(answer):
+            self.cache.put(key, answer.SerializeToString(deterministic=True))
+        # The message just built is returned as it is: the cache holds its bytes, not it. The
+        # SDK's server encodes it (map entries in upb's order, which differs between processes:
+        # equal answers, not equal bytes; nothing compares answers by their bytes).
+        return answer
+
+    def compose(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        """The answer composed now, never remembered."""
         answer = run(req, self.log)
-        fatal = any(r.severity == fnv1.SEVERITY_FATAL for r in answer.results)
-        if fatal:
+        if fatal(answer):
             # A fatal answer (a bug, a broken Input) is fixed by a new build or Input: neither
             # Crossplane nor we keep it.
             answer.meta.ttl.Clear()
-        canonical = answer.SerializeToString(deterministic=True)
-        if not fatal:
-            self.cache.put(key, canonical)
-        return canonical
+        return answer
+
+    def answer(self, req: fnv1.RunFunctionRequest) -> bytes:
+        """The answer's canonical bytes (deterministic encoding), as the cache holds them."""
+        return self.cache.get(request_key(req)) or self.compose(req).SerializeToString(
+            deterministic=True
+        )
+
+
+def fatal(answer: fnv1.RunFunctionResponse) -> bool:
+    return any(r.severity == fnv1.SEVERITY_FATAL for r in answer.results)
 
 
 def request_key(req: fnv1.RunFunctionRequest) -> bytes | str:
