@@ -34,37 +34,27 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 (gRPC method name)
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
+        """The answer as a message, for callers in this process (the server sends the bytes of
+        `answer`, function/server.py). A new message: nothing is shared with another answer."""
+        return fnv1.RunFunctionResponse.FromString(self.answer(req))
+
+    def answer(self, req: fnv1.RunFunctionRequest) -> bytes:
+        """The answer's deterministic encoding: remembered, or composed now. The same request
+        gets the same bytes in any process, sent as they are (function/server.py)."""
         key = request_key(req)
         remembered = self.cache.get(key)
         if remembered is not None:
-            # A new message from bytes: nothing is shared with an earlier answer.
-            return fnv1.RunFunctionResponse.FromString(remembered)
-        answer = self.compose(req)
-        if not fatal(answer):
-            self.cache.put(key, answer.SerializeToString(deterministic=True))
-        # The message just built is returned as it is: the cache holds its bytes, not it. The
-        # SDK's server encodes it (map entries in upb's order, which differs between processes:
-        # equal answers, not equal bytes; nothing compares answers by their bytes).
-        return answer
-
-    def compose(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-        """The answer composed now, never remembered."""
+            return remembered
         answer = run(req, self.log)
-        if fatal(answer):
+        fatal = any(r.severity == fnv1.SEVERITY_FATAL for r in answer.results)
+        if fatal:
             # A fatal answer (a bug, a broken Input) is fixed by a new build or Input: neither
             # Crossplane nor we keep it.
             answer.meta.ttl.Clear()
-        return answer
-
-    def answer(self, req: fnv1.RunFunctionRequest) -> bytes:
-        """The answer's canonical bytes (deterministic encoding), as the cache holds them."""
-        return self.cache.get(request_key(req)) or self.compose(req).SerializeToString(
-            deterministic=True
-        )
-
-
-def fatal(answer: fnv1.RunFunctionResponse) -> bool:
-    return any(r.severity == fnv1.SEVERITY_FATAL for r in answer.results)
+        encoded = answer.SerializeToString(deterministic=True)
+        if not fatal:
+            self.cache.put(key, encoded)
+        return encoded
 
 
 def request_key(req: fnv1.RunFunctionRequest) -> bytes | str:

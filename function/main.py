@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 from crossplane.function import cli as sdkcli
 
-from function import fn, generate, kinds, render
+from function import fn, generate, kinds, render, server
 
 
 @click.group(invoke_without_command=True)
@@ -27,7 +27,7 @@ def cli(ctx: click.Context, **kwargs) -> None:
             # process: the collector need not walk it again (a full collection took ~17 ms, a
             # tail on the request it fell on).
             gc.freeze()
-            sdkcli.run(runner, **kwargs)
+            server.serve(runner, **kwargs)
         except (OSError, RuntimeError, ValueError) as err:  # e.g. the address is in use
             fail(f"cannot serve on {kwargs['address']}: {err}")
 

@@ -1,4 +1,4 @@
-"""Fixtures: the function's real gRPC server (SDK runtime.serve in its own process) and a client."""
+"""Fixtures: the function's real gRPC server (function/server.py in its own process) and a client."""
 
 from __future__ import annotations
 
