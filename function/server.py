@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from typing import Protocol
 
 import grpc
 from crossplane.function import logging, runtime
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from grpc_reflection.v1alpha import reflection
-
-from function import fn
 
 # v1beta1 messages are v1's on the wire (the SDK converts between them by their bytes), so one
 # handler serves both services.
@@ -31,8 +30,14 @@ SERVICES = tuple(
 MIB = 1024 * 1024
 
 
+class Answerer(Protocol):
+    """What the server serves: fn.FunctionRunner (and the benchmark's "answer alone" floor)."""
+
+    def answer(self, req: fnv1.RunFunctionRequest) -> bytes: ...
+
+
 def serve(
-    runner: fn.FunctionRunner,
+    runner: Answerer,
     *,
     debug: bool,
     address: str,
@@ -75,7 +80,7 @@ def serve(
         loop.close()
 
 
-def add_runner(server: grpc.aio.Server, runner: fn.FunctionRunner) -> None:
+def add_runner(server: grpc.aio.Server, runner: Answerer) -> None:
     """RunFunction of both services, answered with the runner's bytes as they are."""
 
     async def run_function(req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext) -> bytes:

@@ -92,10 +92,4 @@ def test_the_answer_alone_floor_sends_the_functions_own_answer_for_each_kind(tmp
         (tmp_path / f"{kind}.bin").write_bytes(runner.answer(req))
     alone = floor.Answer(tmp_path)
     for req in reqs.values():
-        got = alone.RunFunction(variants(req, 1, changed=True)[0], None)
-        try:
-            got.send(None)
-        except StopIteration as done:
-            assert done.value.SerializeToString(deterministic=True) == runner.answer(req)
-        else:
-            raise AssertionError("the answer-alone floor awaited")
+        assert alone.answer(variants(req, 1, changed=True)[0]) == runner.answer(req)
