@@ -156,7 +156,7 @@ def _published(r: Request) -> dict[str, Any]:
     if secret is None:
         return {}
     out: dict[str, Any] = {
-        "binding": BindingRef(name=dig(secret, "metadata", "name") or secret_name(r))
+        "binding": BindingRef(name=dig(secret, "metadata", "name", default="") or secret_name(r))
     }
     # The engine the Secret was written for: its `engine` key (a Secret written before that key
     # existed names the engine in its type).

@@ -64,9 +64,11 @@ class Seen:
 
 
 def _seen(body: dict) -> Seen:
-    spec = body.get("spec") or {}
-    policies = spec.get("managementPolicies") or ["*"]
-    drops = spec.get("deletionPolicy") != "Orphan" and bool({"*", "Delete"} & set(policies))
+    spec = dig(body, "spec", default={})
+    policies = [p for p in dig(spec, "managementPolicies", default=[]) if isinstance(p, str)]
+    drops = spec.get("deletionPolicy") != "Orphan" and bool(
+        {"*", "Delete"} & set(policies or ["*"])
+    )
     error = ""
     for c in dig(body, "status", "conditions", default=[]) or []:
         if isinstance(c, dict) and c.get("type") == "Synced" and c.get("status") == "False":

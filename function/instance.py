@@ -449,8 +449,13 @@ def resolve(
     )
 
 
+def _is_number(value: object) -> bool:
+    """A finite number (a provider's report read from JSON: an int may come as a float)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _number(value: object) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return int(value) if _is_number(value) else 0
 
 
 def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Origin) -> None:
@@ -562,7 +567,7 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
     )
     resources.set_desired(rsp, current, body, r.observed.ready(current))
     in_use = {
-        dig(r.observed.get(name), "status", "atProvider", "parameterGroupName")
+        dig(r.observed.get(name), "status", "atProvider", "parameterGroupName", default="")
         for name in r.observed
         if name == PRIMARY or name.startswith(REPLICA_PREFIX)
     }
@@ -616,9 +621,9 @@ def pending_reboot(r: Request, s: Settings) -> tuple[dict[str, str | None], dict
         pending, since = {}, {}
     observed = r.observed.get(parameter_group_resource(s.engine, s.version))
     have = {
-        p.get("name"): p
-        for p in dig(observed, "spec", "forProvider", "parameter", default=[]) or []
-        if isinstance(p, dict)
+        p["name"]: p
+        for p in dig(observed, "spec", "forProvider", "parameter", default=[])
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
     want = {
         p["name"]: p
@@ -750,7 +755,7 @@ def retention_held(r: Request, s: Settings) -> bool:
         and dig(observed, "spec", "forProvider", "backupRetentionPeriod") is None
     )
     running = dig(observed, "status", "atProvider", "backupRetentionPeriod")
-    return was_hourly and running is not None and int(running) != s.backup.rds_retention
+    return was_hourly and _is_number(running) and int(running) != s.backup.rds_retention
 
 
 def compose_replica(r: Request, s: Settings, index: int) -> dict:
@@ -814,7 +819,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> InstanceStat
     # While AWS Backup still holds the retention, the status says what runs.
     held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
     running = _running_schedule(r, observed) if s is None or held else s.backup
-    return InstanceStatus(
+    return InstanceStatus.reported(
         phase=at.get("status"),
         endpoint=at.get("address"),
         port=_int_or_none(at.get("port")),

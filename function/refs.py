@@ -28,20 +28,20 @@ class Instance:
     def described(self) -> str:
         return f'{self.kind} "{self.name}"'
 
-    def status(self, *path: str):
-        return dig(self.body, "status", *path)
+    def status(self, *path: str, default=None):
+        return dig(self.body, "status", *path, default=default)
 
     @property
     def provider_config(self) -> str:
-        return self.status("sqlProviderConfig") or ""
+        return self.status("sqlProviderConfig", default="")
 
     @property
     def dbname(self) -> str:
-        return self.status("dbname") or ""
+        return self.status("dbname", default="")
 
     @property
     def endpoint(self) -> str | None:
-        return self.status("endpoint")
+        return self.status("endpoint", default="") or None
 
     @property
     def port(self) -> int | None:
@@ -62,7 +62,7 @@ class Target:
 def _engine(kind: str, body: dict) -> str:
     """An instance kind's engine; a Restore's is the one its status reports."""
     e = engines.of_kind(kind)
-    return e.name if e else dig(body, "status", "engine") or ""
+    return e.name if e else dig(body, "status", "engine", default="")
 
 
 def _requirement(kind: str) -> str:

@@ -1,0 +1,274 @@
+"""Hostile and malformed input never crashes the function, never composes an unsafe resource and
+never drops what exists.
+
+Each row starts from a settled object (every composed resource observed, as a provider reports
+it) of some kind, in both modes, and changes one thing a provider, another kind's status or a
+hand edit could make odd. The answer must carry no fatal result (an "internal error" stops every
+reconcile of the object), keep every observed resource, compose only resources their CRDs accept,
+and, where a row names them, carry exactly the warnings it lists.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import xrds
+from tests import crds
+from tests.helpers import (
+    composite,
+    desired,
+    observed_from,
+    ready_composite,
+    request,
+    resolve_requirements,
+)
+
+SECRET = "HostilePassw0rdNeverShown"
+DETAILS = {"username": "dbadmin", "password": SECRET, "endpoint": "h", "port": "5432"}
+AT = {
+    "address": "orders.abc.eu-central-1.rds.amazonaws.com",
+    "port": 5432,
+    "arn": "arn:aws:rds:eu-central-1:123456789012:db:x",
+    "id": "db-ABCDEFGHIJKL",
+    "status": "available",
+    "allocatedStorage": 50,
+    "engineVersionActual": "17.5",
+    "instanceClass": "db.t4g.medium",
+    "latestRestorableTime": "2026-11-24T09:35:00Z",
+    "dbName": "app",
+}
+SNAPSHOT_AT = {
+    "status": "available",
+    "dbSnapshotArn": "arn:aws:rds:eu-central-1:123456789012:snapshot:s",
+    "engineVersion": "17.5",
+    "allocatedStorage": 50,
+}
+INSTANCE_SPECS = {
+    "PostgresqlInstance": {
+        "serviceVersion": "17.5",
+        "plan": "cluster-small",
+        "backup": {"schedule": "hourly"},
+        "config": {"extensions": ["pgcrypto"], "parameters": {"work_mem": "8MB"}},
+    },
+    "MysqlInstance": {"serviceVersion": "8.4.5", "plan": "cluster-small"},
+    "MariadbInstance": {"serviceVersion": "11.4.5", "plan": "cluster-small"},
+}
+
+
+def _xr(kind: str, spec: dict, name: str, namespaced: bool) -> dict:
+    if namespaced:
+        return {
+            "apiVersion": f"{xrds.GROUP}/{xrds.VERSION}",
+            "kind": kind,
+            "metadata": {"name": name, "namespace": "team-a", "uid": "0b7c-namespaced"},
+            "spec": spec,
+        }
+    return composite(kind, spec, name=name)
+
+
+@dataclass
+class Settled:
+    """One settled object: its composite, observed resources and required resources."""
+
+    xr: dict
+    observed: dict[str, dict]
+    required: dict[str, list[dict]] = field(default_factory=dict)
+    connection: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def request(self) -> fnv1.RunFunctionRequest:
+        return request(self.xr, self.observed, required=self.required, connection=self.connection)
+
+
+def _settle(stub, xr: dict, required=None, connection=None, at=None) -> dict[str, dict]:
+    """Compose until nothing new appears, every resource observed as its provider reports it."""
+    observed: dict[str, dict] = {}
+    for _ in range(3):
+        got = desired(
+            stub.RunFunction(request(xr, observed, required=required, connection=connection))
+        )
+        observed = {
+            n: observed_from(
+                b, at_provider=at if n == "instance" or n.startswith("replica-") else {}
+            )
+            for n, b in got.items()
+        }
+    return observed
+
+
+def settled(stub, namespaced: bool) -> dict[str, Settled]:
+    out = {}
+    for kind, spec in INSTANCE_SPECS.items():
+        xr = _xr(kind, spec, "orders", namespaced)
+        at = {**AT, "engineVersionActual": spec["serviceVersion"]}
+        out[kind] = Settled(xr, _settle(stub, xr, at=at), connection={"instance": DETAILS})
+    instance = ready_composite(
+        out["PostgresqlInstance"].xr, stub.RunFunction(out["PostgresqlInstance"].request())
+    )
+
+    def with_pool(xr: dict, pool: list[dict], at: dict | None = None, connection=None) -> Settled:
+        required = resolve_requirements(stub.RunFunction(request(xr)), pool)
+        observed = _settle(stub, xr, required, connection, at or {})
+        return Settled(xr, observed, required, connection or {})
+
+    binding = _xr("ServiceBinding", {"instanceRef": "orders"}, "app", namespaced)
+    user = {"user": {**DETAILS, "username": "app"}}
+    out["ServiceBinding"] = with_pool(binding, [instance], connection=user)
+    backup = with_pool(_xr("Backup", {"instanceRef": "orders"}, "pre", namespaced), [instance])
+    backup.observed["snapshot"]["status"]["atProvider"] = dict(SNAPSHOT_AT)
+    out["Backup"] = backup
+    ready_backup = ready_composite(backup.xr, stub.RunFunction(backup.request()))
+    pit = {"pointInTime": {"instanceRef": "orders", "useLatestRestorableTime": True}}
+    out["Restore"] = with_pool(_xr("Restore", pit, "r", namespaced), [instance], AT)
+    out["RestoreFromBackup"] = with_pool(
+        _xr("Restore", {"backupRef": "pre"}, "r2", namespaced), [ready_backup, instance], AT
+    )
+    return out
+
+
+_SETTLED: dict[bool, dict[str, Settled]] = {}
+
+
+def base(stub, name: str, namespaced: bool) -> Settled:
+    if namespaced not in _SETTLED:
+        _SETTLED[namespaced] = settled(stub, namespaced)
+    return copy.deepcopy(_SETTLED[namespaced][name])
+
+
+# Observed resources a function may leave out: replicas beyond the asked count, AWS Backup
+# objects when no longer hourly (none of the rows asks for that).
+def check(rsp: fnv1.RunFunctionResponse, s: Settled, storable: bool = True) -> None:
+    fatal = [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_FATAL]
+    assert not fatal, fatal
+    got = desired(rsp)
+    dropped = sorted(set(s.observed) - set(got))
+    assert not dropped, f"observed resources left out (Crossplane would delete them): {dropped}"
+    for body in got.values() if storable else ():
+        if body.get("kind") != "Secret":
+            crds.validate(body)
+    for text in [r.message for r in rsp.results] + [c.message for c in rsp.conditions]:
+        assert SECRET not in text
+
+
+Change = Callable[[Settled], None]
+
+
+def at_provider(resource: str, key: str, value: object) -> Change:
+    return put(resource, f"status.atProvider.{key}", value)
+
+
+def put(resource: str, path: str, value: object) -> Change:
+    """Set (or with value DELETE remove) observed[resource] at a dotted path; a path through a
+    metadata key with dots puts the key in brackets."""
+
+    def change(s: Settled) -> None:
+        node = s.observed[resource]
+        keys = _keys(path)
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        if value is DELETE:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = value
+
+    return change
+
+
+def required_status(requirement: str, path: str, value: object) -> Change:
+    def change(s: Settled) -> None:
+        (item,) = s.required[requirement]
+        node = item.setdefault("status", {})
+        keys = _keys(path)
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+        node[keys[-1]] = value
+
+    return change
+
+
+def _keys(path: str) -> list[str]:
+    if "[" in path:
+        head, _, rest = path.partition("[")
+        key, _, tail = rest.partition("]")
+        return [*head.strip(".").split("."), key, *[k for k in tail.split(".") if k]]
+    return path.split(".")
+
+
+DELETE = object()
+
+
+@dataclass
+class Row:
+    id: str
+    base: str
+    change: Change
+    # Every warning event (reason, message) the answer must carry; None: not checked.
+    want: list[tuple[str, str]] | None = None
+    # False where the API server would refuse to store the change (a spec field of another type
+    # than its CRD's): the function keeps the resource as it is, so its body is not checked.
+    storable: bool = True
+
+
+PG, MY, MARIA = "PostgresqlInstance", "MysqlInstance", "MariadbInstance"
+PG_GROUP = "parameters-postgres17"
+
+# fmt: off
+OBSERVED_ROWS = [
+    # --- status.conditions that are no list -----------------------------------------------------
+    *(
+        Row(f"ConditionsANumber-{n}", k, put(n, "status.conditions", 1), [])
+        for k, n in [(PG, "instance"), (PG, "replica-1"), (PG, PG_GROUP), (PG, "sql-role-rw"),
+                     (PG, "sql-extension-pgcrypto"), ("ServiceBinding", "user"),
+                     ("Backup", "snapshot"), ("Restore", "instance")]
+    ),
+    Row("ConditionsAMapping", PG, put("instance", "status.conditions", {"type": "Ready"}), []),
+    Row("NoStatus", PG, put("instance", "status", DELETE), []),
+    # --- atProvider fields of unexpected types ---------------------------------------------------
+    Row("PortAString", PG, at_provider("instance", "port", "5432"), []),
+    Row("PortNotANumber", PG, at_provider("instance", "port", "five"), []),
+    Row("AllocatedStorageFractional", PG, at_provider("instance", "allocatedStorage", 50.5), []),
+    Row("AllocatedStorageAString", PG, at_provider("instance", "allocatedStorage", "50"), []),
+    Row("EngineVersionActualMissing", PG, at_provider("instance", "engineVersionActual", DELETE)),
+    Row("EngineVersionActualANumber", MY, at_provider("instance", "engineVersionActual", 8.4), []),
+    Row("StatusANumber", MARIA, at_provider("instance", "status", 1), []),
+    Row("AddressAList", PG, at_provider("instance", "address", ["a", "b"]), []),
+    Row("MultiAzAString", PG, at_provider("instance", "multiAz", "false"), []),
+    Row("ParameterGroupNameAList", PG, at_provider("replica-1", "parameterGroupName", []), []),
+    Row("AtProviderAList", PG, put("instance", "status.atProvider", [1]), []),
+    Row("ReplicaAtProviderANumber", PG, put("replica-1", "status.atProvider", 1), []),
+    Row("RetentionHeldNotANumber", PG, at_provider("instance", "backupRetentionPeriod", "x")),
+    Row("LatestRestorableTimeANumber", PG, at_provider("instance", "latestRestorableTime", 1)),
+    Row("ParameterNameAList", PG, put(PG_GROUP, "spec.forProvider.parameter", [{"name": []}])),
+    Row("ParametersAMapping", MY, put("parameters-mysql8-4", "spec.forProvider.parameter", {})),
+    Row("ExtensionPoliciesNotStrings", PG, put("sql-extension-pgcrypto", "spec.managementPolicies", [[]]), storable=False),
+    Row("ExtensionNameAList", PG, put("sql-extension-pgcrypto", "spec.forProvider.extension", [1]), storable=False),
+    Row("GrantForProviderANumber", "ServiceBinding", put("grant", "spec.forProvider", 1)),
+    Row("SecretNameANumber", "ServiceBinding", put("secret", "metadata.name", 5)),
+    Row("SnapshotAtProviderANumber", "Backup", put("snapshot", "status.atProvider", 1)),
+    Row("SnapshotEngineVersionANumber", "Backup", at_provider("snapshot", "engineVersion", 17.5)),
+    Row("SnapshotRegionANumber", "Backup", put("snapshot", "spec.forProvider.region", 1), storable=False),
+    # --- annotations the function reads back, edited by hand --------------------------------------
+    Row("PendingRebootNotJson", PG, put("instance", "metadata.annotations[klutch.io/pending-reboot]", "{not json"), []),
+    Row("PendingRebootAList", PG, put("instance", "metadata.annotations[klutch.io/pending-reboot]", "[1]"), []),
+    Row("SnapshotStorageNotDigits", "Backup", put("snapshot", "metadata.annotations[klutch.io/allocated-storage]", "50.5")),
+    Row("RestoreSourceNotJson", "Restore", put("instance", "metadata.annotations[klutch.io/restore-source]", "{not json"), []),
+    Row("RestoreSourceAList", "RestoreFromBackup", put("instance", "metadata.annotations[klutch.io/restore-source]", "[1]"), []),
+    Row("RestoreSourceDbnameANumber", "Restore", put("instance", "metadata.annotations[klutch.io/restore-source]", '{"dbname": 5}')),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+@pytest.mark.parametrize("row", OBSERVED_ROWS, ids=[r.id for r in OBSERVED_ROWS])
+def test_odd_observed_state_never_breaks_the_function(stub, row: Row, namespaced: bool):
+    s = base(stub, row.base, namespaced)
+    row.change(s)
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s, row.storable)
+    if row.want is not None:
+        warnings = [(r.reason, r.message) for r in rsp.results]
+        assert warnings == row.want
