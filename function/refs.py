@@ -49,6 +49,10 @@ class Instance:
         return int(port) if isinstance(port, int | float) else None
 
     @property
+    def deleting(self) -> bool:
+        return bool(dig(self.body, "metadata", "deletionTimestamp"))
+
+    @property
     def ready(self) -> bool:
         return is_ready(self.body) and bool(self.provider_config and self.endpoint)
 
@@ -114,6 +118,8 @@ def resolve(
         for body in items or []
         if kind is None or k == kind
     ]
+    # A claim deleted and made again: its old composite may still be going; the new one counts.
+    found = [i for i in found if not i.deleting] or found
     if not found:
         wanted = [kind] if kind else kinds
         return Target(
@@ -148,6 +154,17 @@ def resolve(
             )
         )
     inst = found[0]
+    if need_ready and inst.deleting:
+        # A new user or snapshot of a database being deleted would fail in the provider or be
+        # gone with it; what exists is kept meanwhile.
+        return Target(
+            problem=Problem(
+                field,
+                Reason.INSTANCE_NOT_READY,
+                f"{prefix}: {inst.described} is being deleted; allowed: an instance that is not "
+                "being deleted (waiting)",
+            )
+        )
     if need_ready and not inst.ready:
         return Target(
             problem=Problem(

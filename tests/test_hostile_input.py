@@ -272,3 +272,99 @@ def test_odd_observed_state_never_breaks_the_function(stub, row: Row, namespaced
     if row.want is not None:
         warnings = [(r.reason, r.message) for r in rsp.results]
         assert warnings == row.want
+
+
+# --- required resources (the instance or Backup an object refers to) in odd states --------------
+
+INSTANCE_REF = "instance-ref-postgresqlinstance"
+
+
+def fresh(*changes: Change) -> Change:
+    """Nothing composed yet (a new object), then the changes."""
+
+    def change(s: Settled) -> None:
+        s.observed.clear()
+        s.connection.clear()
+        for c in changes:
+            c(s)
+
+    return change
+
+
+def deleting(s: Settled) -> None:
+    (item,) = s.required[INSTANCE_REF]
+    item["metadata"]["deletionTimestamp"] = "2026-11-24T09:00:00Z"
+
+
+def old_composite_deleting(s: Settled) -> None:
+    """A claim deleted and made again: Crossplane returns the old composite (going) too."""
+    (item,) = s.required[INSTANCE_REF]
+    old = copy.deepcopy(item)
+    old["metadata"]["deletionTimestamp"] = "2026-11-24T09:00:00Z"
+    old["status"].pop("endpoint")
+    s.required[INSTANCE_REF] = [old, item]
+
+
+RESTORE = 'cannot restore Restore "r": '
+RESTORE2 = 'cannot restore Restore "r2": '
+PLANS = (
+    "cluster-large, cluster-medium, cluster-nano, cluster-small, single-large, single-medium, "
+    "single-nano, single-small"
+)
+NO_DBNAME = (
+    "spec.config.database.name is required: the source does not tell the name of the database "
+    "inside the snapshot, and RDS restores the snapshot's database whatever name is asked for; "
+    "allowed: the name of the database in the snapshot"
+)
+UNKNOWN_ENGINE = (
+    'the source\'s engine "{}" is not one the function runs; allowed: a source of engine '
+    "postgresql, mysql, mariadb (spec.serviceInstanceType names it where the source does not)"
+)
+NOT_RESTORABLE = (
+    'PostgresqlInstance "orders" has no restorable time yet (waiting for RDS to report it)'
+)
+BEING_DELETED = (
+    'PostgresqlInstance "orders" is being deleted; allowed: an instance that is not being '
+    "deleted (waiting)"
+)
+
+# fmt: off
+REQUIRED_ROWS = [
+    Row("BackupWithoutEngine", "RestoreFromBackup", fresh(required_status("backup-ref", "engine", "")),
+        [("RestoreSourceInvalid", RESTORE2 + UNKNOWN_ENGINE.format(""))]),
+    Row("BackupOfAnUnknownEngine", "RestoreFromBackup", fresh(required_status("backup-ref", "engine", "oracle")),
+        [("RestoreSourceInvalid", RESTORE2 + UNKNOWN_ENGINE.format("oracle"))]),
+    Row("BackupPlanEmpty", "RestoreFromBackup", fresh(required_status("backup-ref", "plan", "")),
+        [("RestoreSourceInvalid", RESTORE2 + "spec.plan is required when the source does not tell its plan; allowed: " + PLANS)]),
+    Row("BackupDbnameNoName", "RestoreFromBackup", fresh(required_status("backup-ref", "dbname", "1-bad")),
+        [("RestoreSourceInvalid", RESTORE2 + NO_DBNAME)]),
+    Row("RestorableTimeNoTime", "Restore", fresh(required_status(INSTANCE_REF, "backup.latestRestorableTime", "yesterday")),
+        [("SourceNotRestorableYet", RESTORE + NOT_RESTORABLE)]),
+    Row("RestorableTimeWithoutZone", "Restore", fresh(required_status(INSTANCE_REF, "backup.latestRestorableTime", "2026-11-24T09:35:00")),
+        [("SourceNotRestorableYet", RESTORE + NOT_RESTORABLE)]),
+    Row("RetentionDaysBeyondAnyDate", "Restore", fresh(required_status(INSTANCE_REF, "backup.retentionDays", 10**6)), []),
+    Row("SourcePlanEmpty", "Restore", fresh(required_status(INSTANCE_REF, "plan", "")),
+        [("RestoreSourceInvalid", RESTORE + "spec.plan is required when the source does not tell its plan; allowed: " + PLANS)]),
+    Row("SourceDbnameNoName", "Restore", fresh(required_status(INSTANCE_REF, "dbname", "x" * 80)),
+        [("RestoreSourceInvalid", RESTORE + NO_DBNAME)]),
+    Row("BindingToAnInstanceBeingDeleted", "ServiceBinding", fresh(deleting),
+        [("InstanceNotReady", 'cannot use ServiceBinding "app": ' + BEING_DELETED)]),
+    Row("BackupOfAnInstanceBeingDeleted", "Backup", fresh(deleting),
+        [("InstanceNotReady", 'cannot use Backup "pre": ' + BEING_DELETED)]),
+    Row("BindingWhileTheOldCompositeGoes", "ServiceBinding", fresh(old_composite_deleting), []),
+    Row("BackupWhileTheOldCompositeGoes", "Backup", fresh(old_composite_deleting), []),
+    # Already answered well: waiting for an instance that reports nothing yet.
+    Row("BindingToAnInstanceWithoutStatus", "ServiceBinding", fresh(required_status(INSTANCE_REF, "conditions", [])),
+        [("InstanceNotReady", 'cannot use ServiceBinding "app": PostgresqlInstance "orders" is not ready yet (waiting for it to be available)')]),
+]
+# fmt: on
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+@pytest.mark.parametrize("row", REQUIRED_ROWS, ids=[r.id for r in REQUIRED_ROWS])
+def test_odd_required_resources_are_named_or_waited_for(stub, row: Row, namespaced: bool):
+    s = base(stub, row.base, namespaced)
+    row.change(s)
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s, row.storable)
+    assert [(r.reason, r.message) for r in rsp.results] == row.want
