@@ -11,6 +11,7 @@ and, where a row names them, carry exactly the warnings it lists.
 from __future__ import annotations
 
 import copy
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -18,6 +19,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import xrds
+from function.resources import dig
 from tests import crds
 from tests.helpers import (
     composite,
@@ -368,3 +370,110 @@ def test_odd_required_resources_are_named_or_waited_for(stub, row: Row, namespac
     rsp = stub.RunFunction(s.request())
     check(rsp, s, row.storable)
     assert [(r.reason, r.message) for r in rsp.results] == row.want
+
+
+# --- the composite's own names: long, dotted, starting with a digit, double hyphens -----------
+
+NAMES = ["a", "a" * 63, "x" * 247, "my.app.v2", "1abc", "a-b--c", "z9"]
+NAMESPACES = ["team-a", "n" * 63, "t1"]
+RDS_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+# AWS's limits of the identifiers the function composes (RDS CreateDBInstance, CreateDBSnapshot,
+# CreateDBParameterGroup: a letter first, letters, digits and single hyphens, no hyphen last).
+AWS_IDENTIFIERS = {
+    "identifier": 63,
+    "replicateSourceDb": 63,
+    "dbInstanceIdentifier": 63,
+    "finalSnapshotIdentifier": 255,
+    "dbSnapshotIdentifier": 255,
+    "parameterGroupName": 255,
+}
+
+
+def _aws_identifier_problems(where: str, fp: dict) -> list[str]:
+    out = []
+    for key, limit in AWS_IDENTIFIERS.items():
+        value = fp.get(key)
+        if isinstance(value, str) and not (
+            RDS_NAME.match(value) and "--" not in value and not value.endswith("-")
+        ):
+            out.append(f"{where}.{key} {value!r} is no RDS identifier")
+        if isinstance(value, str) and len(value) > limit:
+            out.append(f"{where}.{key} has {len(value)} characters; RDS allows {limit}")
+    return out
+
+
+def _name_problems(rsp: fnv1.RunFunctionResponse) -> list[str]:
+    out = [f"{r.reason}: {r.message}" for r in rsp.results]
+    for n, body in desired(rsp).items():
+        out += _aws_identifier_problems(n, dig(body, "spec", "forProvider", default={}))
+        name = dig(body, "metadata", "name", default="")
+        if name and not (K8S_NAME.match(name) and len(name) <= 253):
+            out.append(f"{n}: metadata.name {name!r} is no Kubernetes name")
+        external = dig(body, "metadata", "annotations", "crossplane.io/external-name", default="")
+        if body["kind"] in ("Role", "User") and len(external) > 32:
+            # MySQL user names have at most 32 characters, PostgreSQL's 63.
+            out.append(f"{n}: SQL name {external!r} is longer than MySQL's 32")
+    return out
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_any_kubernetes_name_makes_valid_aws_and_sql_names(stub, namespace: str, namespaced: bool):
+    problems = []
+    inst = base(stub, PG, namespaced)
+    instance = ready_composite(inst.xr, stub.RunFunction(inst.request()))
+    for name in NAMES:
+        for kind, spec in [
+            (PG, INSTANCE_SPECS[PG]),
+            (MY, INSTANCE_SPECS[MY]),
+            ("ServiceBinding", {"instanceRef": "orders"}),
+            ("Backup", {"instanceRef": "orders"}),
+            (
+                "Restore",
+                {"pointInTime": {"instanceRef": "orders", "useLatestRestorableTime": True}},
+            ),
+        ]:
+            xr = _xr(kind, spec, name, namespaced)
+            if namespaced:
+                xr["metadata"]["namespace"] = namespace
+            else:
+                xr = composite(kind, spec, name=name, namespace=namespace)
+            pool = [{**instance, "metadata": {**instance["metadata"], "namespace": namespace}}]
+            if not namespaced:
+                labels = {
+                    **instance["metadata"]["labels"],
+                    "crossplane.io/claim-namespace": namespace,
+                }
+                pool = [{**instance, "metadata": {**instance["metadata"], "labels": labels}}]
+            required = resolve_requirements(stub.RunFunction(request(xr)), pool)
+            user = {"user": {**DETAILS, "username": "u"}}
+            observed = _settle(stub, xr, required, user, AT)
+            rsp = stub.RunFunction(request(xr, observed, required=required, connection=user))
+            problems += [f"{kind} {name!r}: {p}" for p in _name_problems(rsp)]
+    assert problems == []
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+def test_a_binding_name_too_long_for_its_secret_is_refused_naming_the_limit(stub, namespaced):
+    name = "b" * 250
+    s = base(stub, "ServiceBinding", namespaced)
+    if namespaced:
+        s.xr["metadata"]["name"] = name
+    else:
+        s.xr = composite("ServiceBinding", {"instanceRef": "orders"}, name=name)
+    s.observed.clear()
+    s.connection.clear()
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s)
+    allowed = "a ServiceBinding name of at most 247 characters" + (
+        ", or spec.writeConnectionSecretToRef.name" if namespaced else ""
+    )
+    assert [(r.reason, r.message) for r in rsp.results] == [
+        (
+            "SpecInvalid",
+            f'cannot bind ServiceBinding "{name}": metadata.name: the Secret name "{name}-creds" '
+            "has 256 characters, more than a Kubernetes name may have (253); allowed: " + allowed,
+        )
+    ]
+    assert desired(rsp) == {}
