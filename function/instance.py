@@ -408,8 +408,10 @@ def resolve(
     storage = max(storage, have)
     if origin.data_storage == 0 and not asked_storage and not have:
         storage = 0  # only AWS knows the data's size before it created the volume: RDS decides
-    # RDS wants the autoscaling ceiling at least 10% above the allocated size.
-    max_storage = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
+    # RDS wants the autoscaling ceiling at least 10% above the allocated size, and never above
+    # its largest volume: a volume within 10% of that has no room to grow (0: no autoscaling).
+    ceiling = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
+    max_storage = ceiling if ceiling <= inputs.RDS_MAX_STORAGE_GIB else 0
 
     user_tags = dict(config.tags or {}) if config else {}
     tags = {
@@ -721,6 +723,8 @@ def compose_instance(r: Request, s: Settings) -> dict:
         fp.update(retention)
     if not s.storage:
         del fp["allocatedStorage"], fp["maxAllocatedStorage"]
+    elif not s.max_storage:
+        del fp["maxAllocatedStorage"]
     if s.encrypted and inp.kmsKeyId:
         fp["kmsKeyId"] = inp.kmsKeyId
     if inp.network.dbSubnetGroupName:
@@ -778,6 +782,8 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         "deletionProtection": False,
         "tags": {**s.tags, naming.TAG_ROLE: "replica"},
     }
+    if not s.max_storage:
+        del fp["maxAllocatedStorage"]
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
     if s.version:

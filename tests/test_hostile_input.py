@@ -22,6 +22,7 @@ from function import xrds
 from function.resources import dig
 from tests import crds
 from tests.helpers import (
+    EXAMPLE_INPUT,
     composite,
     desired,
     observed_from,
@@ -477,3 +478,38 @@ def test_a_binding_name_too_long_for_its_secret_is_refused_naming_the_limit(stub
         )
     ]
     assert desired(rsp) == {}
+
+
+# --- numbers at the bounds of what AWS accepts ---------------------------------------------------
+
+BIG_PLAN = {
+    "instanceClass": "db.r7g.16xlarge",
+    "storageGiB": 20,
+    "maxStorageGiB": 65536,
+    "replicas": 1,
+    "maxReplicas": 1,
+}
+
+
+@pytest.mark.parametrize(
+    "storage,ceiling",
+    [
+        (20, 65536),
+        (59578, 65536),  # 10% more is 65535.8: RDS's largest volume still leaves room
+        (59579, None),  # 10% more would exceed 65536 GiB: no autoscaling ceiling RDS accepts
+        (65536, None),
+    ],
+)
+def test_storage_near_rds_largest_volume_composes_a_ceiling_rds_accepts(stub, storage, ceiling):
+    inp = copy.deepcopy(EXAMPLE_INPUT)
+    inp["catalog"] = {"plans": {"huge": BIG_PLAN}}
+    spec = {"serviceVersion": "17.5", "plan": "huge", "config": {"allocatedStorage": storage}}
+    xr = composite(PG, spec)
+    # The primary available (replicas are composed then), its volume as asked.
+    at = {**AT, "allocatedStorage": storage}
+    observed = {"instance": observed_from({}, at_provider=at)}
+    got = desired(stub.RunFunction(request(xr, observed, inp=inp)))
+    for name in ("instance", "replica-1"):
+        fp = got[name]["spec"]["forProvider"]
+        assert fp.get("maxAllocatedStorage") == ceiling, name
+    assert got["instance"]["spec"]["forProvider"]["allocatedStorage"] == storage
