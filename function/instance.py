@@ -819,7 +819,7 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> InstanceStat
     observed = r.observed.get(PRIMARY)
     at = dig(observed, "status", "atProvider", default={}) or {}
     fp = dig(observed, "spec", "forProvider", default={}) or {}
-    tags = fp.get("tags") or {}
+    tags = dig(fp, "tags", default={})
     identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
     replicas = sum(1 for n in r.observed if n.startswith(REPLICA_PREFIX))
     # While AWS Backup still holds the retention, the status says what runs.

@@ -137,7 +137,8 @@ def keep(rsp: fnv1.RunFunctionResponse, name: str, body: dict) -> None:
     """Desire one observed resource exactly as it exists (its spec, the function's metadata)."""
     kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
     kept["metadata"] = own_metadata(body)
-    set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
+    ready = dig(body, "kind", default="") in ALWAYS_READY or is_ready(body)
+    set_desired(rsp, name, kept, ready=ready)
 
 
 def own_metadata(body: dict) -> dict:
@@ -153,7 +154,7 @@ def own_metadata(body: dict) -> dict:
         k: v
         for k, v in dig(meta, "annotations", default={}).items()
         if k.startswith(naming.OWN_PREFIX)
-        or (k == naming.EXTERNAL_NAME and body.get("kind") in NAMED_BY_FUNCTION)
+        or (k == naming.EXTERNAL_NAME and dig(body, "kind", default="") in NAMED_BY_FUNCTION)
     }
     if body.get("kind") == "Instance":
         # The provider's own name, exactly as the composing path sends it (see below).

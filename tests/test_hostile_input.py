@@ -253,6 +253,8 @@ OBSERVED_ROWS = [
     Row("SecretNameANumber", "ServiceBinding", put("secret", "metadata.name", 5)),
     Row("SnapshotAtProviderANumber", "Backup", put("snapshot", "status.atProvider", 1)),
     Row("SnapshotEngineVersionANumber", "Backup", at_provider("snapshot", "engineVersion", 17.5)),
+    Row("RestoredTagsAString", "Restore", put("instance", "spec.forProvider.tags", "x"), storable=False),
+    Row("KindAList", "Backup", put("snapshot", "kind", []), storable=False),
     Row("SnapshotRegionANumber", "Backup", put("snapshot", "spec.forProvider.region", 1), storable=False),
     # --- annotations the function reads back, edited by hand --------------------------------------
     Row("PendingRebootNotJson", PG, put("instance", "metadata.annotations[klutch.io/pending-reboot]", "{not json"), []),
