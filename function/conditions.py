@@ -236,6 +236,10 @@ class Reason(_Meaning):
         "BackupRetentionHeldByAwsBackup",
         "AWS Backup still holds the retention after hourly backups ended",
     )
+    UNKNOWN_RESOURCE_KEPT = (
+        "UnknownResourceKept",
+        "a composed resource of a name this version never composes is kept as it is",
+    )
 
 
 # Reasons a SpecValid=False condition may carry: those declared from SpecInvalid up to
@@ -263,6 +267,7 @@ WARNINGS = (
     Reason.RESTORE_PARAMETERS_FROZEN,
     Reason.PARAMETERS_PENDING_REBOOT,
     Reason.BACKUP_RETENTION_HELD,
+    Reason.UNKNOWN_RESOURCE_KEPT,
 )
 
 

@@ -29,6 +29,7 @@ from tests.helpers import (
     ready_composite,
     request,
     resolve_requirements,
+    tagged,
 )
 
 SECRET = "HostilePassw0rdNeverShown"
@@ -515,3 +516,55 @@ def test_storage_near_rds_largest_volume_composes_a_ceiling_rds_accepts(stub, st
         fp = got[name]["spec"]["forProvider"]
         assert fp.get("maxAllocatedStorage") == ceiling, name
     assert got["instance"]["spec"]["forProvider"]["allocatedStorage"] == storage
+
+
+# --- a composed resource of a name the function does not know ----------------------------------
+
+
+def _stranger(s: Settled) -> dict:
+    """What a newer version might have composed: an AWS resource the function never names."""
+    return {
+        "apiVersion": "rds.aws.upbound.io/v1beta1",
+        "kind": "ClusterSnapshot",
+        "metadata": {"name": "orders-abcde-zz", "annotations": {"klutch.io/x": "y"}},
+        "spec": {"forProvider": {"region": "eu-central-1"}, "deletionPolicy": "Delete"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+@pytest.mark.parametrize("kind", [PG, MARIA, "ServiceBinding", "Backup", "Restore"])
+def test_an_unknown_composed_resource_is_kept_as_it_is(stub, kind: str, namespaced: bool):
+    s = base(stub, kind, namespaced)
+    s.observed["cluster-snapshot"] = _stranger(s)
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s, storable=False)
+    kept = desired(rsp)["cluster-snapshot"]
+    assert kept["spec"] == s.observed["cluster-snapshot"]["spec"]
+    assert "status" not in kept
+    assert rsp.desired.resources["cluster-snapshot"].ready == fnv1.READY_TRUE
+    described = (
+        f'{kind} "{s.xr["metadata"]["labels"]["crossplane.io/claim-name"]}"'
+        if not namespaced
+        else f'{kind} "{s.xr["metadata"]["name"]}"'
+    )
+    assert [(r.reason, r.message) for r in rsp.results] == [
+        (
+            "UnknownResourceKept",
+            f'{described}: composed resource "cluster-snapshot" (ClusterSnapshot '
+            '"orders-abcde-zz") is not one this version of function-rds composes; it is kept as '
+            "it is (delete it by hand if it is no longer wanted)",
+        )
+    ]
+
+
+def test_a_resource_an_earlier_pipeline_step_desires_is_left_to_it(stub):
+    s = base(stub, PG, False)
+    s.observed["cluster-snapshot"] = _stranger(s)
+    req = s.request()
+    wanted = {**_stranger(s), "spec": {"forProvider": {"region": "us-east-1"}}}
+    del wanted["status"]
+    req.desired.resources["cluster-snapshot"].resource.update(wanted)
+    rsp = stub.RunFunction(tagged(req))
+    assert desired(rsp)["cluster-snapshot"]["spec"] == wanted["spec"]
+    assert [r.reason for r in rsp.results] == []
