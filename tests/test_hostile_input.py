@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from function import xrds
 from function.resources import dig
@@ -568,3 +570,50 @@ def test_a_resource_an_earlier_pipeline_step_desires_is_left_to_it(stub):
     rsp = stub.RunFunction(tagged(req))
     assert desired(rsp)["cluster-snapshot"]["spec"] == wanted["spec"]
     assert [r.reason for r in rsp.results] == []
+
+
+# --- any one value of what is observed or required, made odd -----------------------------------
+
+ODD_VALUES = [None, "", "x", "{not json", 1.5, -1, 10**20, True, [], {}, [1], {"a": 1}, "ü" * 300]
+BASES = [PG, MY, MARIA, "ServiceBinding", "Backup", "Restore", "RestoreFromBackup"]
+
+
+def _paths(obj: object, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix] if prefix else []
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    which=st.sampled_from(BASES),
+    namespaced=st.booleans(),
+    value=st.sampled_from([*ODD_VALUES, DELETE]),
+    data=st.data(),
+)
+def test_any_odd_observed_or_required_value_never_breaks_the_function(
+    stub, which, namespaced, value, data
+):
+    s = base(stub, which, namespaced)
+    targets = [s.observed[n] for n in sorted(s.observed)] + [
+        item for n in sorted(s.required) for item in s.required[n]
+    ]
+    target = data.draw(st.sampled_from(targets))
+    path = data.draw(st.sampled_from(_paths(target)))
+    node = target
+    for k in path[:-1]:
+        node = node[k]
+    if value is DELETE:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    check(stub.RunFunction(s.request()), s, storable=False)
