@@ -317,6 +317,19 @@ def report_valid(rsp: fnv1.RunFunctionResponse) -> None:
     rsp.conditions.append(condition(Type.SPEC_VALID, True, Reason.SPEC_ACCEPTED))
 
 
+# How much of a provider's message reaches the developer: enough for PostgreSQL's reason.
+MESSAGE_LIMIT = 300
+
+
+def scrub(message: str, secrets: tuple[str, ...]) -> str:
+    """A provider's message, without any credential of the instance, and not too long."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "(redacted)")
+    message = " ".join(message.split())
+    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+
+
 def warn(rsp: fnv1.RunFunctionResponse, reason: Reason, message: str) -> None:
     rsp.results.append(result(fnv1.SEVERITY_WARNING, reason, message))
 

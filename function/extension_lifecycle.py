@@ -42,9 +42,6 @@ RELEASE_PREFIX = "sql-released-extension-"
 
 # Condition (PostgresqlInstance, Restore) and its reasons.
 
-# How much of a provider's message reaches the developer: enough for PostgreSQL's reason.
-MESSAGE_LIMIT = 300
-
 
 def release_key(name: str) -> str:
     return RELEASE_PREFIX + name
@@ -217,7 +214,7 @@ def report(
     blocked: dict[str, str] = {}
     for s in sorted(state.deleting.values(), key=lambda s: s.name):
         if s.drops and s.error and s.extension not in wanted:
-            blocked.setdefault(s.extension, _scrub(s.error, secrets))
+            blocked.setdefault(s.extension, conditions.scrub(s.error, secrets))
     for name, error in blocked.items():
         conditions.warn(
             rsp,
@@ -228,7 +225,7 @@ def report(
         )
     creating = [n for n in wanted if not (state.live(n) and state.live(n).ready)]
     failing = {
-        n: _scrub(state.live(n).error, secrets)
+        n: conditions.scrub(state.live(n).error, secrets)
         for n in creating
         if state.live(n) is not None and state.live(n).error
     }
@@ -259,12 +256,3 @@ def report_none(rsp: fnv1.RunFunctionResponse, engine: str) -> None:
     rsp.conditions.append(
         conditions.condition(Type.EXTENSIONS_READY, True, Reason.EXTENSIONS_AS_LISTED, message)
     )
-
-
-def _scrub(message: str, secrets: tuple[str, ...]) -> str:
-    """A provider's message, without any credential of the instance, and not too long."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "(redacted)")
-    message = " ".join(message.split())
-    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"

@@ -521,7 +521,7 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Orig
             provider_config_name=naming.sql_provider_config(s.identifier),
             server_ready=r.observed.ready(PRIMARY),
         )
-        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, _secrets(r))
+        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, secrets(r))
     else:
         extension_lifecycle.report_none(rsp, s.engine)
 
@@ -537,10 +537,10 @@ def report_kept(r: Request, rsp: fnv1.RunFunctionResponse, engine: str, origin: 
     kept = tuple(sorted({s.extension for s in state.composed.values() if not s.deleting}))
     observed = r.observed.get(PRIMARY)
     database = dig(observed, "spec", "forProvider", "dbName") or origin.database or DEFAULT_DB_NAME
-    extension_lifecycle.report(r, rsp, state, kept, database, _secrets(r))
+    extension_lifecycle.report(r, rsp, state, kept, database, secrets(r))
 
 
-def _secrets(r: Request) -> tuple[str, ...]:
+def secrets(r: Request) -> tuple[str, ...]:
     """Credentials a provider's message might repeat: never shown to the developer."""
     return tuple(v for k, v in r.connection_details(PRIMARY).items() if k == "password")
 

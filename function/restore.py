@@ -110,6 +110,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         )
         return _stop(r, rsp, [problem])
     refusal = refused(observed) if observed is not None and not accepted(observed) else None
+    if refusal is not None:
+        # The provider's words, as for extensions: never a credential, never a whole page.
+        refusal = conditions.scrub(refusal, instance.secrets(r))
     if refusal is None:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)

@@ -617,3 +617,28 @@ def test_any_odd_observed_or_required_value_never_breaks_the_function(
     else:
         node[path[-1]] = value
     check(stub.RunFunction(s.request()), s, storable=False)
+
+
+# --- a provider's message repeated to the developer ----------------------------------------------
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+def test_a_refused_restore_repeats_no_credential_and_no_whole_page(stub, namespaced):
+    s = base(stub, "Restore", namespaced)
+    s.connection = {"instance": DETAILS}
+    primary = s.observed["instance"]
+    primary["status"]["atProvider"] = {}  # AWS has not accepted the restore
+    said = f"create failed: InvalidParameterCombination: password {SECRET} " + "x" * 1000
+    primary["status"]["conditions"] = [
+        {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": said}
+    ]
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s)
+    (event,) = [r for r in rsp.results if r.reason == "RestoreRefused"]
+    # At most 300 characters of it (a Kubernetes event is no place for a whole page).
+    shown = ("create failed: InvalidParameterCombination: password (redacted) " + "x" * 1000)[:299]
+    shown += "…"
+    assert event.message == (
+        f'cannot restore Restore "r": AWS refused to create the restored instance: {shown}; fix '
+        "the spec (for example spec.pointInTime.restoreTime) and the restore is tried again"
+    )
