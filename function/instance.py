@@ -725,8 +725,15 @@ def compose_instance(r: Request, s: Settings) -> dict:
         del fp["allocatedStorage"], fp["maxAllocatedStorage"]
     elif not s.max_storage:
         del fp["maxAllocatedStorage"]
-    if s.encrypted and inp.kmsKeyId:
-        fp["kmsKeyId"] = inp.kmsKeyId
+    existing = r.observed.get(PRIMARY)
+    if existing is not None:
+        # kms_key_id is ForceNew: another key than the one the instance was created with would
+        # make upjet refuse every later update of it. A new key in the Input is for new instances.
+        kms = dig(existing, "spec", "forProvider", "kmsKeyId", default="")
+    else:
+        kms = inp.kmsKeyId or "" if s.encrypted else ""
+    if kms:
+        fp["kmsKeyId"] = kms
     if inp.network.dbSubnetGroupName:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:

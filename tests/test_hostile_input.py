@@ -642,3 +642,27 @@ def test_a_refused_restore_repeats_no_credential_and_no_whole_page(stub, namespa
         f'cannot restore Restore "r": AWS refused to create the restored instance: {shown}; fix '
         "the spec (for example spec.pointInTime.restoreTime) and the restore is tried again"
     )
+
+
+# --- the platform's Input changed under existing instances ---------------------------------------
+
+KEY_A = "arn:aws:kms:eu-central-1:123456789012:key/aaaa-1111"
+KEY_B = "arn:aws:kms:eu-central-1:123456789012:key/bbbb-2222"
+
+
+@pytest.mark.parametrize("namespaced", [False, True], ids=["cluster", "namespaced"])
+@pytest.mark.parametrize("created_with", [KEY_A, None])
+def test_a_new_kms_key_in_the_input_is_for_new_instances_only(stub, namespaced, created_with):
+    """kms_key_id is ForceNew: a changed key would make upjet refuse every update of the
+    instance; new instances get the new key."""
+    s = base(stub, PG, namespaced)
+    fp = s.observed["instance"]["spec"]["forProvider"]
+    fp.pop("kmsKeyId", None)
+    if created_with:
+        fp["kmsKeyId"] = created_with
+    inp = {**copy.deepcopy(EXAMPLE_INPUT), "kmsKeyId": KEY_B}
+    req = request(s.xr, s.observed, inp=inp, required=s.required, connection=s.connection)
+    got = desired(stub.RunFunction(req))
+    assert got["instance"]["spec"]["forProvider"].get("kmsKeyId") == created_with
+    new = desired(stub.RunFunction(request(s.xr, inp=inp)))
+    assert new["instance"]["spec"]["forProvider"]["kmsKeyId"] == KEY_B
