@@ -321,13 +321,14 @@ def report_valid(rsp: fnv1.RunFunctionResponse) -> None:
 MESSAGE_LIMIT = 300
 
 
-def scrub(message: str, secrets: tuple[str, ...]) -> str:
-    """A provider's message, without any credential of the instance, and not too long."""
+def scrub(message: str, secrets: tuple[str, ...], limit: int = MESSAGE_LIMIT) -> str:
+    """A provider's message, without any credential of the instance, on one line, and not too
+    long."""
     for secret in secrets:
         if secret:
             message = message.replace(secret, "(redacted)")
     message = " ".join(message.split())
-    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def warn(rsp: fnv1.RunFunctionResponse, reason: Reason, message: str) -> None:

@@ -31,6 +31,7 @@ from function.specs import (
 )
 
 BACKUP_REQUIREMENT = "backup-ref"
+RESTORE_MESSAGE_LIMIT = 1000
 
 
 @dataclass
@@ -111,8 +112,9 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         return _stop(r, rsp, [problem])
     refusal = refused(observed) if observed is not None and not accepted(observed) else None
     if refusal is not None:
-        # The provider's words, as for extensions: never a credential, never a whole page.
-        refusal = conditions.scrub(refusal, instance.secrets(r))
+        # The provider's words, as for extensions: never a credential, never a whole page (AWS's
+        # reason comes after upjet's ~250 characters of context, so more of it is kept).
+        refusal = conditions.scrub(refusal, instance.secrets(r), limit=RESTORE_MESSAGE_LIMIT)
     if refusal is None:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)

@@ -628,15 +628,15 @@ def test_a_refused_restore_repeats_no_credential_and_no_whole_page(stub, namespa
     s.connection = {"instance": DETAILS}
     primary = s.observed["instance"]
     primary["status"]["atProvider"] = {}  # AWS has not accepted the restore
-    said = f"create failed: InvalidParameterCombination: password {SECRET} " + "x" * 1000
+    said = f"create failed: InvalidParameterCombination: password {SECRET} " + "x" * 2000
     primary["status"]["conditions"] = [
         {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": said}
     ]
     rsp = stub.RunFunction(s.request())
     check(rsp, s)
     (event,) = [r for r in rsp.results if r.reason == "RestoreRefused"]
-    # At most 300 characters of it (a Kubernetes event is no place for a whole page).
-    shown = ("create failed: InvalidParameterCombination: password (redacted) " + "x" * 1000)[:299]
+    # At most 1000 characters of it (a Kubernetes event is no place for a whole page).
+    shown = ("create failed: InvalidParameterCombination: password (redacted) " + "x" * 2000)[:999]
     shown += "…"
     assert event.message == (
         f'cannot restore Restore "r": AWS refused to create the restored instance: {shown}; fix '
