@@ -143,6 +143,18 @@ def resolve(
                 )
             )
         found = matching
+    if len(found) > 1 and len({i.kind for i in found}) == 1:
+        # Two composites of one claim name and kind (one left behind by an earlier claim, say):
+        # no field of the spec can tell them apart.
+        return Target(
+            problem=Problem(
+                field,
+                Reason.INSTANCE_AMBIGUOUS,
+                f'{prefix}: {field} "{name}" matches {len(found)} {found[0].kind} composites '
+                f"{where}; allowed: exactly one (delete the composite left from an earlier "
+                "claim)",
+            )
+        )
     if len(found) > 1:
         return Target(
             problem=Problem(

@@ -666,3 +666,21 @@ def test_a_new_kms_key_in_the_input_is_for_new_instances_only(stub, namespaced, 
     assert got["instance"]["spec"]["forProvider"].get("kmsKeyId") == created_with
     new = desired(stub.RunFunction(request(s.xr, inp=inp)))
     assert new["instance"]["spec"]["forProvider"]["kmsKeyId"] == KEY_B
+
+
+def test_two_live_composites_of_one_claim_name_are_named_not_mistaken_for_two_kinds(stub):
+    s = base(stub, "ServiceBinding", False)
+    s.observed.clear()
+    s.connection.clear()
+    (item,) = s.required[INSTANCE_REF]
+    s.required[INSTANCE_REF] = [item, copy.deepcopy(item)]
+    rsp = stub.RunFunction(s.request())
+    check(rsp, s)
+    assert [(r.reason, r.message) for r in rsp.results] == [
+        (
+            "InstanceAmbiguous",
+            'cannot use ServiceBinding "app": spec.instanceRef "orders" matches 2 '
+            'PostgresqlInstance composites in namespace "team-a"; allowed: exactly one (delete '
+            "the composite left from an earlier claim)",
+        )
+    ]
