@@ -174,9 +174,7 @@ def frozen_snapshot(
     r: Request, spec: BackupRequestSpec, observed: dict, rsp: fnv1.RunFunctionResponse
 ) -> dict:
     """The snapshot as it was asked for; only what happens on deletion may still change."""
-    meta = observed.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    was = annotations.get(INSTANCE_ANNOTATION)
+    was = dig(observed, "metadata", "annotations", INSTANCE_ANNOTATION, default="")
     if was and was != spec.instanceRef:
         message = (
             f"cannot back up {r.described()}: spec.instanceRef cannot change once the snapshot "
@@ -187,7 +185,7 @@ def frozen_snapshot(
         )
     else:
         conditions.report_valid(rsp)
-    s = observed.get("spec") or {}
+    s = dig(observed, "spec", default={})
     kept = {k: v for k, v in s.items() if k not in ("deletionPolicy", "managementPolicies")}
     return {
         "apiVersion": observed.get("apiVersion"),
@@ -202,8 +200,8 @@ def backup_status(
 ) -> BackupRequestStatus:
     at = dig(observed, "status", "atProvider", default={}) or {}
     recorded = dig(body, "metadata", "annotations", default={}) or {}
-    storage = recorded.get(RECORDED["allocatedStorage"])
-    return BackupRequestStatus(
+    storage = dig(recorded, RECORDED["allocatedStorage"], default="")
+    return BackupRequestStatus.reported(
         phase=at.get("status"),
         instance=dig(body, "metadata", "annotations", INSTANCE_ANNOTATION) or instance_ref,
         instanceIdentifier=dig(body, "spec", "forProvider", "dbInstanceIdentifier"),
@@ -214,6 +212,6 @@ def backup_status(
         engineVersion=at.get("engineVersion") or recorded.get(RECORDED["version"]),
         plan=recorded.get(RECORDED["plan"]),
         dbname=recorded.get(RECORDED["dbname"]),
-        allocatedStorage=int(storage) if storage and storage.isdigit() else None,
+        allocatedStorage=int(storage) if storage.isdigit() else None,
         creationTime=dig(observed, "metadata", "creationTimestamp"),
     )

@@ -65,6 +65,21 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
         ]
         return _stop(r, rsp, problems, status)
     assert spec is not None
+    secret = secret_name(r)
+    if len(secret) > naming.K8S_NAME_MAX:
+        # The API server would refuse the Secret on every apply: the binding could never publish.
+        field, allowed = "spec.writeConnectionSecretToRef.name", "a shorter name"
+        if secret == _default_secret_name(r):
+            room = naming.K8S_NAME_MAX - len(secret) + len(r.mode.owner_name)
+            field, allowed = "metadata.name", f"a ServiceBinding name of at most {room} characters"
+            if r.mode.namespaced:
+                allowed += ", or spec.writeConnectionSecretToRef.name"
+        message = (
+            f'cannot bind {r.described()}: {field}: the Secret name "{secret}" has {len(secret)} '
+            f"characters, more than a Kubernetes name may have ({naming.K8S_NAME_MAX}); "
+            f"allowed: {allowed}"
+        )
+        return _stop(r, rsp, [Problem(field, Reason.SPEC_INVALID, message)], status)
 
     role = spec.role or "readWrite"
     if not r.mode.namespaced and r.mode.owner_namespace:
@@ -156,7 +171,7 @@ def _published(r: Request) -> dict[str, Any]:
     if secret is None:
         return {}
     out: dict[str, Any] = {
-        "binding": BindingRef(name=dig(secret, "metadata", "name") or secret_name(r))
+        "binding": BindingRef(name=dig(secret, "metadata", "name", default="") or secret_name(r))
     }
     # The engine the Secret was written for: its `engine` key (a Secret written before that key
     # existed names the engine in its type).
@@ -252,6 +267,10 @@ def secret_name(r: Request) -> str:
         ref = dig(r.spec, "writeConnectionSecretToRef", "name")
         if isinstance(ref, str) and ref:
             return ref
+    return _default_secret_name(r)
+
+
+def _default_secret_name(r: Request) -> str:
     return f"{r.mode.owner_name}-creds"
 
 

@@ -236,6 +236,10 @@ class Reason(_Meaning):
         "BackupRetentionHeldByAwsBackup",
         "AWS Backup still holds the retention after hourly backups ended",
     )
+    UNKNOWN_RESOURCE_KEPT = (
+        "UnknownResourceKept",
+        "a composed resource of a name this version never composes is kept as it is",
+    )
 
 
 # Reasons a SpecValid=False condition may carry: those declared from SpecInvalid up to
@@ -263,6 +267,7 @@ WARNINGS = (
     Reason.RESTORE_PARAMETERS_FROZEN,
     Reason.PARAMETERS_PENDING_REBOOT,
     Reason.BACKUP_RETENTION_HELD,
+    Reason.UNKNOWN_RESOURCE_KEPT,
 )
 
 
@@ -310,6 +315,20 @@ def report_problems(rsp: fnv1.RunFunctionResponse, problems: list[Problem]) -> N
 
 def report_valid(rsp: fnv1.RunFunctionResponse) -> None:
     rsp.conditions.append(condition(Type.SPEC_VALID, True, Reason.SPEC_ACCEPTED))
+
+
+# How much of a provider's message reaches the developer: enough for PostgreSQL's reason.
+MESSAGE_LIMIT = 300
+
+
+def scrub(message: str, secrets: tuple[str, ...], limit: int = MESSAGE_LIMIT) -> str:
+    """A provider's message, without any credential of the instance, on one line, and not too
+    long."""
+    for secret in secrets:
+        if secret:
+            message = message.replace(secret, "(redacted)")
+    message = " ".join(message.split())
+    return message if len(message) <= limit else message[: limit - 1] + "…"
 
 
 def warn(rsp: fnv1.RunFunctionResponse, reason: Reason, message: str) -> None:

@@ -42,9 +42,6 @@ RELEASE_PREFIX = "sql-released-extension-"
 
 # Condition (PostgresqlInstance, Restore) and its reasons.
 
-# How much of a provider's message reaches the developer: enough for PostgreSQL's reason.
-MESSAGE_LIMIT = 300
-
 
 def release_key(name: str) -> str:
     return RELEASE_PREFIX + name
@@ -64,9 +61,11 @@ class Seen:
 
 
 def _seen(body: dict) -> Seen:
-    spec = body.get("spec") or {}
-    policies = spec.get("managementPolicies") or ["*"]
-    drops = spec.get("deletionPolicy") != "Orphan" and bool({"*", "Delete"} & set(policies))
+    spec = dig(body, "spec", default={})
+    policies = [p for p in dig(spec, "managementPolicies", default=[]) if isinstance(p, str)]
+    drops = spec.get("deletionPolicy") != "Orphan" and bool(
+        {"*", "Delete"} & set(policies or ["*"])
+    )
     error = ""
     for c in dig(body, "status", "conditions", default=[]) or []:
         if isinstance(c, dict) and c.get("type") == "Synced" and c.get("status") == "False":
@@ -215,7 +214,7 @@ def report(
     blocked: dict[str, str] = {}
     for s in sorted(state.deleting.values(), key=lambda s: s.name):
         if s.drops and s.error and s.extension not in wanted:
-            blocked.setdefault(s.extension, _scrub(s.error, secrets))
+            blocked.setdefault(s.extension, conditions.scrub(s.error, secrets))
     for name, error in blocked.items():
         conditions.warn(
             rsp,
@@ -226,7 +225,7 @@ def report(
         )
     creating = [n for n in wanted if not (state.live(n) and state.live(n).ready)]
     failing = {
-        n: _scrub(state.live(n).error, secrets)
+        n: conditions.scrub(state.live(n).error, secrets)
         for n in creating
         if state.live(n) is not None and state.live(n).error
     }
@@ -257,12 +256,3 @@ def report_none(rsp: fnv1.RunFunctionResponse, engine: str) -> None:
     rsp.conditions.append(
         conditions.condition(Type.EXTENSIONS_READY, True, Reason.EXTENSIONS_AS_LISTED, message)
     )
-
-
-def _scrub(message: str, secrets: tuple[str, ...]) -> str:
-    """A provider's message, without any credential of the instance, and not too long."""
-    for secret in secrets:
-        if secret:
-            message = message.replace(secret, "(redacted)")
-    message = " ".join(message.split())
-    return message if len(message) <= MESSAGE_LIMIT else message[: MESSAGE_LIMIT - 1] + "…"

@@ -97,6 +97,7 @@ def run(req: fnv1.RunFunctionRequest, log) -> fnv1.RunFunctionResponse:
     try:
         r = load(req, inp, cat)
         row.handler(r, rsp)
+        kinds.keep_unknown(r, rsp)
         conditions.complete(rsp, row.conditions)
     except Exception as exc:  # never let a bug turn into a gRPC error or a deleted resource
         # The type and the place only: an exception's text may carry values from the request.

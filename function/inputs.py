@@ -42,6 +42,7 @@ PLAN_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 PLAN_MAX_LENGTH = 63
 VERSION_MAX_LENGTH = 16
 MIN_WINDOW_MINUTES = 30
+RDS_MAX_STORAGE_GIB = 65536  # RDS's largest gp3 volume
 
 # AWS tag limits (the same for RDS, snapshots and AWS Backup).
 MAX_TAGS = 50
@@ -175,8 +176,12 @@ class Backup(StrictModel):
 
 class PlanEntry(StrictModel):
     instanceClass: str = Field(..., pattern=r"^db\.[a-z0-9]+\.[a-z0-9]+$")
-    storageGiB: int = Field(..., ge=20, le=65536, description="Default and minimum storage, GiB.")
-    maxStorageGiB: int = Field(..., ge=20, le=65536, description="Maximum (autoscaling), GiB.")
+    storageGiB: int = Field(
+        ..., ge=20, le=RDS_MAX_STORAGE_GIB, description="Default and minimum storage, GiB."
+    )
+    maxStorageGiB: int = Field(
+        ..., ge=20, le=RDS_MAX_STORAGE_GIB, description="Maximum (autoscaling), GiB."
+    )
     multiAZ: bool = False
     replicas: int = Field(0, ge=0, le=15, description="Default number of read replicas.")
     maxReplicas: int = Field(0, ge=0, le=15, description="Most read replicas a user may ask for.")

@@ -408,8 +408,10 @@ def resolve(
     storage = max(storage, have)
     if origin.data_storage == 0 and not asked_storage and not have:
         storage = 0  # only AWS knows the data's size before it created the volume: RDS decides
-    # RDS wants the autoscaling ceiling at least 10% above the allocated size.
-    max_storage = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
+    # RDS wants the autoscaling ceiling at least 10% above the allocated size, and never above
+    # its largest volume: a volume within 10% of that has no room to grow (0: no autoscaling).
+    ceiling = max(plan.maxStorageGiB, math.ceil(storage * 1.1))
+    max_storage = ceiling if ceiling <= inputs.RDS_MAX_STORAGE_GIB else 0
 
     user_tags = dict(config.tags or {}) if config else {}
     tags = {
@@ -449,8 +451,13 @@ def resolve(
     )
 
 
+def _is_number(value: object) -> bool:
+    """A finite number (a provider's report read from JSON: an int may come as a float)."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
 def _number(value: object) -> int:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    return int(value) if _is_number(value) else 0
 
 
 def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Origin) -> None:
@@ -514,7 +521,7 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Orig
             provider_config_name=naming.sql_provider_config(s.identifier),
             server_ready=r.observed.ready(PRIMARY),
         )
-        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, _secrets(r))
+        extension_lifecycle.report(r, rsp, state, s.extensions, s.db_name, secrets(r))
     else:
         extension_lifecycle.report_none(rsp, s.engine)
 
@@ -530,10 +537,10 @@ def report_kept(r: Request, rsp: fnv1.RunFunctionResponse, engine: str, origin: 
     kept = tuple(sorted({s.extension for s in state.composed.values() if not s.deleting}))
     observed = r.observed.get(PRIMARY)
     database = dig(observed, "spec", "forProvider", "dbName") or origin.database or DEFAULT_DB_NAME
-    extension_lifecycle.report(r, rsp, state, kept, database, _secrets(r))
+    extension_lifecycle.report(r, rsp, state, kept, database, secrets(r))
 
 
-def _secrets(r: Request) -> tuple[str, ...]:
+def secrets(r: Request) -> tuple[str, ...]:
     """Credentials a provider's message might repeat: never shown to the developer."""
     return tuple(v for k, v in r.connection_details(PRIMARY).items() if k == "password")
 
@@ -562,7 +569,7 @@ def compose_parameter_groups(r: Request, rsp: fnv1.RunFunctionResponse, s: Setti
     )
     resources.set_desired(rsp, current, body, r.observed.ready(current))
     in_use = {
-        dig(r.observed.get(name), "status", "atProvider", "parameterGroupName")
+        dig(r.observed.get(name), "status", "atProvider", "parameterGroupName", default="")
         for name in r.observed
         if name == PRIMARY or name.startswith(REPLICA_PREFIX)
     }
@@ -616,9 +623,9 @@ def pending_reboot(r: Request, s: Settings) -> tuple[dict[str, str | None], dict
         pending, since = {}, {}
     observed = r.observed.get(parameter_group_resource(s.engine, s.version))
     have = {
-        p.get("name"): p
-        for p in dig(observed, "spec", "forProvider", "parameter", default=[]) or []
-        if isinstance(p, dict)
+        p["name"]: p
+        for p in dig(observed, "spec", "forProvider", "parameter", default=[])
+        if isinstance(p, dict) and isinstance(p.get("name"), str)
     }
     want = {
         p["name"]: p
@@ -716,8 +723,17 @@ def compose_instance(r: Request, s: Settings) -> dict:
         fp.update(retention)
     if not s.storage:
         del fp["allocatedStorage"], fp["maxAllocatedStorage"]
-    if s.encrypted and inp.kmsKeyId:
-        fp["kmsKeyId"] = inp.kmsKeyId
+    elif not s.max_storage:
+        del fp["maxAllocatedStorage"]
+    existing = r.observed.get(PRIMARY)
+    if existing is not None:
+        # kms_key_id is ForceNew: another key than the one the instance was created with would
+        # make upjet refuse every later update of it. A new key in the Input is for new instances.
+        kms = dig(existing, "spec", "forProvider", "kmsKeyId", default="")
+    else:
+        kms = inp.kmsKeyId or "" if s.encrypted else ""
+    if kms:
+        fp["kmsKeyId"] = kms
     if inp.network.dbSubnetGroupName:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
@@ -750,7 +766,7 @@ def retention_held(r: Request, s: Settings) -> bool:
         and dig(observed, "spec", "forProvider", "backupRetentionPeriod") is None
     )
     running = dig(observed, "status", "atProvider", "backupRetentionPeriod")
-    return was_hourly and running is not None and int(running) != s.backup.rds_retention
+    return was_hourly and _is_number(running) and int(running) != s.backup.rds_retention
 
 
 def compose_replica(r: Request, s: Settings, index: int) -> dict:
@@ -773,6 +789,8 @@ def compose_replica(r: Request, s: Settings, index: int) -> dict:
         "deletionProtection": False,
         "tags": {**s.tags, naming.TAG_ROLE: "replica"},
     }
+    if not s.max_storage:
+        del fp["maxAllocatedStorage"]
     if inp.network.vpcSecurityGroupIds:
         fp["vpcSecurityGroupIds"] = sorted(inp.network.vpcSecurityGroupIds)
     if s.version:
@@ -808,13 +826,13 @@ def observed_status(r: Request, engine: str, s: Settings | None) -> InstanceStat
     observed = r.observed.get(PRIMARY)
     at = dig(observed, "status", "atProvider", default={}) or {}
     fp = dig(observed, "spec", "forProvider", default={}) or {}
-    tags = fp.get("tags") or {}
+    tags = dig(fp, "tags", default={})
     identifier = at.get("identifier") or fp.get("identifier") or (s.identifier if s else None)
     replicas = sum(1 for n in r.observed if n.startswith(REPLICA_PREFIX))
     # While AWS Backup still holds the retention, the status says what runs.
     held = s is not None and s.backup.schedule != "hourly" and retention_held(r, s)
     running = _running_schedule(r, observed) if s is None or held else s.backup
-    return InstanceStatus(
+    return InstanceStatus.reported(
         phase=at.get("status"),
         endpoint=at.get("address"),
         port=_int_or_none(at.get("port")),

@@ -14,8 +14,20 @@ from dataclasses import dataclass
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from pydantic import BaseModel
 
-from function import backup, binding, engines, instance, naming, restore
-from function.conditions import Type
+from function import (
+    backup,
+    binding,
+    conditions,
+    engines,
+    extension_lifecycle,
+    instance,
+    naming,
+    resources,
+    restore,
+    schedule,
+    sql,
+)
+from function.conditions import Reason, Type
 from function.request import Request
 from function.specs import (
     BackupRequestSpec,
@@ -198,3 +210,47 @@ _BY_NAME = {k.claim: k for k in KINDS}
 def get(kind: str) -> Kind | None:
     """The row of a claim kind or a composite kind (XPostgresqlInstance), else None."""
     return _BY_NAME.get(kind.removeprefix("X"))
+
+
+# The names the function gives what it composes, for any kind.
+OWN_NAMES = frozenset(
+    {
+        instance.PRIMARY,
+        instance.SQL_PROVIDER_CONFIG,
+        schedule.VAULT,
+        schedule.PLAN,
+        schedule.SELECTION,
+        *sql.GROUP_RESOURCES,
+        binding.USER,
+        binding.GRANT,
+        binding.USAGE,
+        binding.SECRET,
+        backup.SNAPSHOT,
+    }
+)
+OWN_PREFIXES = (
+    instance.REPLICA_PREFIX,
+    instance.PARAMETER_GROUP_PREFIX,
+    extension_lifecycle.KEY_PREFIX,
+    extension_lifecycle.RELEASE_PREFIX,
+)
+
+
+def keep_unknown(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    """Keep, as it is, every observed resource of a name the function never composes and no
+    earlier step of the pipeline desires: a newer version's (the function rolled back) or a
+    removed step's. Left out, Crossplane would delete it; what it is, only a person can tell."""
+    for name in r.observed:
+        if name in rsp.desired.resources or name in OWN_NAMES or name.startswith(OWN_PREFIXES):
+            continue
+        body = r.observed[name]
+        resources.keep(rsp, name, body)
+        kind = resources.dig(body, "kind", default="")
+        external = resources.dig(body, "metadata", "name", default="")
+        conditions.warn(
+            rsp,
+            Reason.UNKNOWN_RESOURCE_KEPT,
+            f'{r.described()}: composed resource "{name}" ({kind} "{external}") is not one this '
+            "version of function-rds composes; it is kept as it is (delete it by hand if it is "
+            "no longer wanted)",
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from function import engines, naming
+from function.resources import dig
 
 
 @dataclass(frozen=True)
@@ -56,15 +57,13 @@ class Mode:
 
 
 def detect(composite: dict, platform_secret_namespace: str) -> Mode:
-    meta = composite.get("metadata") or {}
-    namespace = meta.get("namespace") or ""
-    name = meta.get("name") or ""
+    namespace = dig(composite, "metadata", "namespace", default="")
+    name = dig(composite, "metadata", "name", default="")
     if namespace:
         return Mode(True, namespace, name, namespace)
-    labels = meta.get("labels") or {}
     return Mode(
         False,
-        labels.get(naming.CLAIM_NAMESPACE, ""),
-        labels.get(naming.CLAIM_NAME, name),
+        dig(composite, "metadata", "labels", naming.CLAIM_NAMESPACE, default=""),
+        dig(composite, "metadata", "labels", naming.CLAIM_NAME, default="") or name,
         platform_secret_namespace,
     )

@@ -48,6 +48,7 @@ ANNOTATION_DBNAME = "klutch.io/dbname"
 ANNOTATION_ALLOCATED_STORAGE = "klutch.io/allocated-storage"
 
 RDS_ID_MAX = 63  # DB instance identifier limit
+K8S_NAME_MAX = 253  # a Kubernetes object's name (a DNS subdomain), such as a Secret's
 _HASH = 6
 
 

@@ -28,25 +28,29 @@ class Instance:
     def described(self) -> str:
         return f'{self.kind} "{self.name}"'
 
-    def status(self, *path: str):
-        return dig(self.body, "status", *path)
+    def status(self, *path: str, default=None):
+        return dig(self.body, "status", *path, default=default)
 
     @property
     def provider_config(self) -> str:
-        return self.status("sqlProviderConfig") or ""
+        return self.status("sqlProviderConfig", default="")
 
     @property
     def dbname(self) -> str:
-        return self.status("dbname") or ""
+        return self.status("dbname", default="")
 
     @property
     def endpoint(self) -> str | None:
-        return self.status("endpoint")
+        return self.status("endpoint", default="") or None
 
     @property
     def port(self) -> int | None:
         port = self.status("port")
         return int(port) if isinstance(port, int | float) else None
+
+    @property
+    def deleting(self) -> bool:
+        return bool(dig(self.body, "metadata", "deletionTimestamp"))
 
     @property
     def ready(self) -> bool:
@@ -62,7 +66,7 @@ class Target:
 def _engine(kind: str, body: dict) -> str:
     """An instance kind's engine; a Restore's is the one its status reports."""
     e = engines.of_kind(kind)
-    return e.name if e else dig(body, "status", "engine") or ""
+    return e.name if e else dig(body, "status", "engine", default="")
 
 
 def _requirement(kind: str) -> str:
@@ -114,6 +118,8 @@ def resolve(
         for body in items or []
         if kind is None or k == kind
     ]
+    # A claim deleted and made again: its old composite may still be going; the new one counts.
+    found = [i for i in found if not i.deleting] or found
     if not found:
         wanted = [kind] if kind else kinds
         return Target(
@@ -137,6 +143,18 @@ def resolve(
                 )
             )
         found = matching
+    if len(found) > 1 and len({i.kind for i in found}) == 1:
+        # Two composites of one claim name and kind (one left behind by an earlier claim, say):
+        # no field of the spec can tell them apart.
+        return Target(
+            problem=Problem(
+                field,
+                Reason.INSTANCE_AMBIGUOUS,
+                f'{prefix}: {field} "{name}" matches {len(found)} {found[0].kind} composites '
+                f"{where}; allowed: exactly one (delete the composite left from an earlier "
+                "claim)",
+            )
+        )
     if len(found) > 1:
         return Target(
             problem=Problem(
@@ -148,6 +166,17 @@ def resolve(
             )
         )
     inst = found[0]
+    if need_ready and inst.deleting:
+        # A new user or snapshot of a database being deleted would fail in the provider or be
+        # gone with it; what exists is kept meanwhile.
+        return Target(
+            problem=Problem(
+                field,
+                Reason.INSTANCE_NOT_READY,
+                f"{prefix}: {inst.described} is being deleted; allowed: an instance that is not "
+                "being deleted (waiting)",
+            )
+        )
     if need_ready and not inst.ready:
         return Target(
             problem=Problem(

@@ -81,11 +81,17 @@ def observed_resources(req: fnv1.RunFunctionRequest) -> Observed:
 
 
 def dig(obj: Any, *path: str, default: Any = None) -> Any:
-    """obj[path[0]][path[1]]..., or default where any step is missing or not a mapping."""
+    """obj[path[0]][path[1]]..., or default where any step is missing or not a mapping, or where
+    a default is given and the value found is not of its type: `default={}` always gives a
+    mapping, `default=[]` a list, `default=""` a string. What a provider reports, and the
+    statuses other kinds read, are the function's input too: a value of an unexpected type reads
+    as absent rather than failing the whole answer."""
     for key in path:
         if not isinstance(obj, dict) or key not in obj:
             return default
         obj = obj[key]
+    if default is not None and not isinstance(obj, type(default)):
+        return default
     return obj
 
 
@@ -131,23 +137,24 @@ def keep(rsp: fnv1.RunFunctionResponse, name: str, body: dict) -> None:
     """Desire one observed resource exactly as it exists (its spec, the function's metadata)."""
     kept = {k: v for k, v in body.items() if k not in ("status", "metadata")}
     kept["metadata"] = own_metadata(body)
-    set_desired(rsp, name, kept, ready=body.get("kind") in ALWAYS_READY or is_ready(body))
+    ready = dig(body, "kind", default="") in ALWAYS_READY or is_ready(body)
+    set_desired(rsp, name, kept, ready=ready)
 
 
 def own_metadata(body: dict) -> dict:
     """The metadata of an observed resource that the function itself composes: its name and
     namespace, its own labels and annotations; never what the API server, Crossplane or the
     provider wrote (uid, managedFields, ownerReferences, crossplane.io/* labels, ...)."""
-    meta = body.get("metadata") or {}
+    meta = dig(body, "metadata", default={})
     own = {k: meta[k] for k in ("name", "namespace") if k in meta}
     labels = {
-        k: v for k, v in (meta.get("labels") or {}).items() if k.startswith(naming.OWN_PREFIX)
+        k: v for k, v in dig(meta, "labels", default={}).items() if k.startswith(naming.OWN_PREFIX)
     }
     annotations = {
         k: v
-        for k, v in (meta.get("annotations") or {}).items()
+        for k, v in dig(meta, "annotations", default={}).items()
         if k.startswith(naming.OWN_PREFIX)
-        or (k == naming.EXTERNAL_NAME and body.get("kind") in NAMED_BY_FUNCTION)
+        or (k == naming.EXTERNAL_NAME and dig(body, "kind", default="") in NAMED_BY_FUNCTION)
     }
     if body.get("kind") == "Instance":
         # The provider's own name, exactly as the composing path sends it (see below).

@@ -8,6 +8,7 @@ source -> compose the new instance like any instance, with its restore parameter
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -20,6 +21,7 @@ from function.conditions import Problem, Reason, Type
 from function.request import Request
 from function.resources import dig
 from function.specs import (
+    DB_NAME_PATTERN,
     Database,
     InstanceConfig,
     InstanceSpec,
@@ -29,6 +31,7 @@ from function.specs import (
 )
 
 BACKUP_REQUIREMENT = "backup-ref"
+RESTORE_MESSAGE_LIMIT = 1000
 
 
 @dataclass
@@ -66,7 +69,8 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
 
     if created is not None:
         source = created
-        if source_changed(spec, source.status):
+        # Nothing recorded (the record unreadable) is no known source to compare with.
+        if source.status and source_changed(spec, source.status):
             conditions.warn(
                 rsp,
                 Reason.RESTORE_PARAMETERS_FROZEN,
@@ -95,7 +99,22 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                 return
             return _stop(r, rsp, [found])
         source = found
+    if source.engine not in engines.ENGINES:
+        # A Backup's status without an engine (written by hand, or by an older version), or a
+        # source whose records were edited: nothing says what to create.
+        problem = Problem(
+            "spec.serviceInstanceType",
+            Reason.RESTORE_SOURCE_INVALID,
+            f'cannot restore {r.described()}: the source\'s engine "{source.engine}" is not one '
+            f"the function runs; allowed: a source of engine {', '.join(engines.ENGINES)} "
+            "(spec.serviceInstanceType names it where the source does not)",
+        )
+        return _stop(r, rsp, [problem])
     refusal = refused(observed) if observed is not None and not accepted(observed) else None
+    if refusal is not None:
+        # The provider's words, as for extensions: never a credential, never a whole page (AWS's
+        # reason comes after upjet's ~250 characters of context, so more of it is kept).
+        refusal = conditions.scrub(refusal, instance.secrets(r), limit=RESTORE_MESSAGE_LIMIT)
     if refusal is None:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
@@ -198,7 +217,7 @@ def _status(
     running = instance.observed_status(r, source.engine, settings)
     # The snapshot's database: the new instance composes no dbName, the source tells it.
     fields = {**dict(running), "dbname": running.dbname or dbname}
-    return RestoreStatus(**fields, source=RestoreSource(**source.status))
+    return RestoreStatus.reported(**fields, source=RestoreSource.reported(**source.status))
 
 
 def identifier(r: Request) -> str:
@@ -236,7 +255,7 @@ def _stop(
     """Keep what exists; once the new instance exists, report it as it runs."""
     conditions.report_problems(rsp, problems)
     resources.keep_observed(rsp, r.observed)
-    if created is not None:
+    if created is not None and created.engine in engines.ENGINES:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
         )
@@ -332,31 +351,35 @@ def _from_backup(
             f'"{m.owner_namespace}"; allowed: the name of a Backup in this namespace '
             "(waiting for it)",
         )
-    st = items[0].get("status") or {}
-    if st.get("phase") != "available" or not st.get("snapshotIdentifier"):
+
+    def text(key: str) -> str:
+        return dig(items[0], "status", key, default="")
+
+    snapshot = text("snapshotIdentifier")
+    if text("phase") != "available" or not snapshot:
         return Problem(
             "spec.backupRef",
             Reason.BACKUP_NOT_AVAILABLE,
             f'{prefix}: Backup "{name}" is not available yet (snapshot state '
-            f'"{st.get("phase") or "unknown"}"); waiting for it',
+            f'"{text("phase") or "unknown"}"); waiting for it',
         )
     region = _region(r, spec)
-    if st.get("region") and st["region"] != region:
+    if text("region") and text("region") != region:
         return Problem(
             "spec.backupRef",
             Reason.RESTORE_REGION_MISMATCH,
-            f'{prefix}: Backup "{name}" is in region "{st["region"]}", the new instance would '
-            f'be in "{region}"; allowed: set spec.config.region to "{st["region"]}"',
+            f'{prefix}: Backup "{name}" is in region "{text("region")}", the new instance would '
+            f'be in "{region}"; allowed: set spec.config.region to "{text("region")}"',
         )
-    storage = st.get("allocatedStorage")
+    storage = dig(items[0], "status", "allocatedStorage")
     return Source(
-        engine=st.get("engine") or spec.serviceInstanceType or "",
-        version=st.get("engineVersion") or "",
-        plan=st.get("plan"),
-        dbname=st.get("dbname"),
+        engine=text("engine") or spec.serviceInstanceType or "",
+        version=text("engineVersion"),
+        plan=text("plan") or None,
+        dbname=_db_name(text("dbname")),
         storage=int(storage) if isinstance(storage, int | float) else 0,
-        params={"snapshotIdentifier": st["snapshotIdentifier"]},
-        status={"backupRef": name, "snapshotIdentifier": st["snapshotIdentifier"]},
+        params={"snapshotIdentifier": snapshot},
+        status={"backupRef": name, "snapshotIdentifier": snapshot},
     )
 
 
@@ -383,6 +406,16 @@ def _from_arn(r: Request, spec: RestoreSpec, arn: str) -> Source | Problem:
     )
 
 
+def _time(text: str) -> datetime | None:
+    """A time another object's status reports, or None where it is no time with a zone (the
+    status of an earlier version, or edited by hand): no restore window can be drawn from it."""
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
 def _rfc3339(t: datetime) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -406,9 +439,11 @@ def _from_point_in_time(
     assert target.instance is not None
     src = target.instance
     prefix = f"cannot restore {r.described()}"
-    identifier = src.status("identifier")
-    schedule = src.status("backup", "schedule")
-    retention = int(src.status("backup", "retentionDays") or 0)
+    identifier = src.status("identifier", default="")
+    schedule = src.status("backup", "schedule", default="") or None
+    days = src.status("backup", "retentionDays")
+    # RDS keeps at most 35 days of automated backups: a larger number is no history RDS has.
+    retention = int(min(max(days, 0), 35)) if isinstance(days, int | float) else 0
     if schedule == "none" or (schedule is not None and not retention):
         return Problem(
             "spec.pointInTime.instanceRef",
@@ -417,8 +452,9 @@ def _from_point_in_time(
             "so it has no point-in-time history; allowed: restore from a Backup, or enable "
             "scheduled backups on the source first",
         )
-    latest_text = src.status("backup", "latestRestorableTime")
-    if not identifier or not latest_text:
+    latest_text = src.status("backup", "latestRestorableTime", default="")
+    latest = _time(latest_text)
+    if not identifier or latest is None:
         return Problem(
             "spec.pointInTime.instanceRef",
             Reason.SOURCE_NOT_RESTORABLE_YET,
@@ -432,7 +468,6 @@ def _from_point_in_time(
             f'{prefix}: {src.described} is in region "{src.status("region")}"; point-in-time '
             f'restores stay in the source\'s region; allowed: "{src.status("region")}"',
         )
-    latest = datetime.fromisoformat(latest_text)
     earliest = latest - timedelta(days=retention)
     params: dict = {"sourceDbInstanceIdentifier": identifier}
     status: dict = {"instanceRef": pit.instanceRef, "instanceIdentifier": identifier}
@@ -459,9 +494,9 @@ def _from_point_in_time(
     storage = src.status("allocatedStorage")
     return Source(
         engine=src.engine,
-        version=src.status("version") or "",
-        plan=src.status("plan"),
-        dbname=src.status("dbname"),
+        version=src.status("version", default=""),
+        plan=src.status("plan", default="") or None,
+        dbname=_db_name(src.status("dbname")),
         storage=int(storage) if isinstance(storage, int | float) else 0,
         params={"restoreToPointInTime": params},
         status=status,
@@ -490,24 +525,39 @@ def refused(observed: dict) -> str | None:
 def frozen(observed: dict) -> Source:
     """The source exactly as it was asked for when the new instance was created."""
     fp = dig(observed, "spec", "forProvider", default={}) or {}
-    recorded = json.loads(
-        dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE, default="{}")
+    try:
+        recorded = json.loads(
+            dig(observed, "metadata", "annotations", naming.ANNOTATION_RESTORE_SOURCE, default="{}")
+        )
+    except ValueError:
+        recorded = None
+    if not isinstance(recorded, dict):
+        # Not the function's record (edited by hand): the source reads as unknown. The instance
+        # exists, so it is kept whatever; the record is written again with what is composed.
+        recorded = {}
+    # Without a record, the database AWS reports the instance holds (the snapshot's).
+    dbname = _db_name(recorded.pop("dbname", None)) or _db_name(
+        dig(observed, "status", "atProvider", "dbName")
     )
-    dbname = recorded.pop("dbname", None)
     # status.source shows what RestoreSource declares: a key recorded by another version of the
     # function (after a rollback) would be pruned by the API server, and must not fail here.
     recorded = {k: v for k, v in recorded.items() if k in RestoreSource.model_fields}
     params = {k: fp[k] for k in ("snapshotIdentifier", "restoreToPointInTime") if k in fp}
-    tags = fp.get("tags") or {}
     return Source(
-        engine=tags.get(naming.TAG_ENGINE) or _engine_name(fp.get("engine")),
-        version=fp.get("engineVersion") or "",
-        plan=tags.get(naming.TAG_PLAN),
+        engine=dig(fp, "tags", naming.TAG_ENGINE, default="") or _engine_name(fp.get("engine")),
+        version=dig(fp, "engineVersion", default=""),
+        plan=dig(fp, "tags", naming.TAG_PLAN, default="") or None,
         dbname=dbname,
         storage=0,
         params=params,
         status=recorded,
     )
+
+
+def _db_name(value: object) -> str | None:
+    """The database a source names, or None (unknown) where that is no name an instance can
+    have (a record or status edited by hand): the developer is then asked to name it."""
+    return value if isinstance(value, str) and re.fullmatch(DB_NAME_PATTERN, value) else None
 
 
 def _engine_name(rds_engine: object) -> str:

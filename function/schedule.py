@@ -177,7 +177,7 @@ def compose(
 
 
 def status(s: Schedule, latest_restorable_time: str | None) -> BackupStatus:
-    return BackupStatus(
+    return BackupStatus.reported(
         schedule=s.schedule,
         retentionDays=s.rds_retention,
         window=s.window,

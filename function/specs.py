@@ -9,13 +9,14 @@ stays visible; defaults that never depend on the platform are also written into 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -167,6 +168,9 @@ class InstanceSpec(_Composite):
     backup: BackupSpec | None = None
 
 
+_REPORTED = {"reported": True}  # the validation context of Status.reported
+
+
 class Status(BaseModel):
     """What the function reports in a composite's status; the XRDs' status schemas are generated
     from these models. The API server silently prunes a field its schema lacks (and Backups,
@@ -174,6 +178,30 @@ class Status(BaseModel):
     here, and so is a value of another type (assignments are checked too)."""
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    @classmethod
+    def reported(cls, **fields: Any) -> Self:
+        """The status built from what others report (providers, other kinds' statuses, the
+        function's own records on composed resources): a value of an unexpected type there (a
+        provider reporting a port as a list, a number for a name) is left out of the status
+        rather than failing the whole answer, which would stop the function composing anything.
+        A field the model lacks stays an error (a bug here), and so does every wrong value the
+        function itself sets (built or assigned any other way)."""
+        return cls.model_validate(fields, context=_REPORTED)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _unreadable_left_out(cls, data: Any, handler: Any, info: ValidationInfo) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as err:
+            if info.context != _REPORTED or not isinstance(data, dict):
+                raise
+            errors = err.errors()
+            bad = {e["loc"][0] for e in errors if e["loc"] and e["type"] != "extra_forbidden"}
+            if not bad or any(e["type"] == "extra_forbidden" for e in errors):
+                raise
+            return handler({k: v for k, v in data.items() if k not in bad})
 
     def wire(self) -> dict[str, Any]:
         """The status as sent: unset (None) fields left out, as structs.fill drops None."""

@@ -610,7 +610,8 @@ def test_refused_restore_is_reported_and_the_restore_time_can_change(stub):
     rsp = run(stub, restore, {"instance": refused}, pool=[source])
     message = (
         'cannot restore Restore "orders-0930": AWS refused to create the restored instance: '
-        f"{REFUSED}; fix the spec (for example spec.pointInTime.restoreTime) and the restore is "
+        f"{' '.join(REFUSED.split())}; fix the spec (for example spec.pointInTime.restoreTime) "
+        "and the restore is "
         "tried again"
     )
     cond = conditions(rsp)["SourceReady"]
