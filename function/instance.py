@@ -716,8 +716,9 @@ def compose_instance(r: Request, s: Settings) -> dict:
         fp.update(retention)
     if not s.storage:
         del fp["allocatedStorage"], fp["maxAllocatedStorage"]
-    if s.encrypted and inp.kmsKeyId:
-        fp["kmsKeyId"] = inp.kmsKeyId
+    key = kms_key(r, s)
+    if key:
+        fp["kmsKeyId"] = key
     if inp.network.dbSubnetGroupName:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
@@ -729,6 +730,26 @@ def compose_instance(r: Request, s: Settings) -> dict:
             naming.ANNOTATION_PENDING_REBOOT
         ] = s.pending_record
     return body
+
+
+def created(observed: dict | None) -> bool:
+    """AWS created the rds Instance (or accepted its restore): it reports the DBI resource id."""
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    return bool(at.get("resourceId") or at.get("id") or at.get("arn"))
+
+
+def kms_key(r: Request, s: Settings) -> str | None:
+    """The key of encrypted storage: the Input's for a new database; once AWS created it, the
+    one it was created with. kms_key_id is ForceNew: a key the platform names later would be a
+    replace diff that upjet refuses, and every later update of every existing database would
+    fail with it (RDS cannot re-encrypt a database in place)."""
+    if not s.encrypted:
+        return None
+    observed = r.observed.get(PRIMARY)
+    if created(observed):
+        kept = dig(observed, "spec", "forProvider", "kmsKeyId")
+        return kept if isinstance(kept, str) and kept else None
+    return r.input.kmsKeyId or None
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:

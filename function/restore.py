@@ -470,8 +470,7 @@ def _from_point_in_time(
 
 def accepted(observed: dict) -> bool:
     """AWS accepted the restore: the new instance exists and has its DBI resource id."""
-    at = dig(observed, "status", "atProvider", default={}) or {}
-    return bool(at.get("resourceId") or at.get("id") or at.get("arn"))
+    return instance.created(observed)
 
 
 def refused(observed: dict) -> str | None:

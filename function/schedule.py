@@ -165,7 +165,7 @@ def compose(
                     "forProvider": {
                         "name": name,
                         "region": region,
-                        "iamRoleArn": inp.backup.hourly.iamRoleArn,
+                        "iamRoleArn": selection_role(r),
                         "planIdSelector": {"matchControllerRef": True},
                         "resources": [arn],
                     },
@@ -174,6 +174,19 @@ def compose(
             },
             r.observed.ready(SELECTION),
         )
+
+
+def selection_role(r: Request) -> str | None:
+    """The IAM role of the selection: the Input's for a new one; once AWS created it, the one it
+    was created with. Every argument of a selection is ForceNew (Terraform aws_backup_selection
+    has no update): a role the platform rotates in its Input would be a replace diff that upjet
+    refuses on every hourly instance. A selection AWS has not created yet takes the Input's, so
+    that a corrected role ARN fixes a failing create."""
+    observed = r.observed.get(SELECTION)
+    role = dig(observed, "spec", "forProvider", "iamRoleArn")
+    if dig(observed, "status", "atProvider", "id") and isinstance(role, str) and role:
+        return role
+    return r.input.backup.hourly.iamRoleArn
 
 
 def status(s: Schedule, latest_restorable_time: str | None) -> BackupStatus:

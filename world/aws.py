@@ -56,6 +56,7 @@ OBSERVED = {
     "deletionProtection": lambda d: d["DeletionProtection"],
     "port": lambda d: d["Endpoint"]["Port"],
     "caCertIdentifier": lambda d: d["CACertificateIdentifier"],
+    "kmsKeyId": lambda d: _kms_key_arn(d),
     "parameterGroupName": lambda d: d["DBParameterGroups"][0]["DBParameterGroupName"],
     "iops": lambda d: d.get("Iops"),
     "storageThroughput": lambda d: d.get("StorageThroughput"),
@@ -891,10 +892,23 @@ class Provider:
             raise AwsError("cannot resolve references: planId: no Plan with a matching controller")
         plan_id = plans[0]["metadata"]["annotations"][EXTERNAL_NAME]
         params = calls.backup_selection_call(fp, plan_id)
-        if self.selections.get(key) != params:
+        if key in self.selections and self.selections[key] != params:
+            # Terraform's aws_backup_selection has no Update: every argument is ForceNew, and
+            # upjet refuses a replacement (pkg/controller/external_tfpluginsdk.go).
+            was, now = self.selections[key]["BackupSelection"], params["BackupSelection"]
+            changed = sorted(k for k in now if was.get(k) != now[k])
+            raise AwsError(
+                "refuse to update the external resource because the following update requires "
+                f"replacing it: {', '.join(changed) or 'BackupPlanId'}"
+            )
+        if key not in self.selections:
             # moto has no CreateBackupSelection: the world keeps selections itself.
             self.calls.append(f"CreateBackupSelection {fp['name']}")
             self.selections[key] = params
+            current = self.store.get(key) or obj
+            # IdentifierFromProvider: the selection's id once AWS created it.
+            current.setdefault("status", {})["atProvider"] = {"id": f"sel-{fp['name']}"}
+            self.store.update(current, MANAGER, "created")
         rules = self.plans[plan_id]["Rules"]
         for arn in fp["resources"]:
             identifier = arn.rsplit(":", 1)[-1]
@@ -936,6 +950,16 @@ def _routed(backing: Backing, dbname: str) -> str:
     """A database of the instance by its name on the server; another name is left as it is
     (it does not exist there, and the server says so)."""
     return backing.databases.get(dbname, dbname)
+
+
+def _kms_key_arn(d: dict) -> str | None:
+    """The key AWS reports for encrypted storage: always an ARN, the account's aws/rds key when
+    the create named none (moto reports a placeholder instead)."""
+    key = d.get("KmsKeyId")
+    if key == "default_kms_key_id":
+        _, _, _, region, account, _ = d["DBInstanceArn"].split(":", 5)
+        return f"arn:aws:kms:{region}:{account}:key/aws-rds-default-0000-000000000000"
+    return key
 
 
 def _norm(v):
