@@ -276,12 +276,13 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
                     "never overridden; allowed: another key",
                 )
             )
-    limit = max(0, inputs.MAX_TAGS - inputs.OWN_TAGS - len(platform))
+    limit = max(0, inputs.FREE_TAGS - len(platform))
     for cause in inputs.tag_problems(tags, limit):
         if cause.startswith("has "):
             cause += (
-                f" ({len(platform)} platform tag(s) and {inputs.OWN_TAGS} of the function count "
-                "against AWS's 50)"
+                f" ({len(platform)} platform tag(s), {inputs.OWN_TAGS} of the function and "
+                f"{inputs.PROVIDER_TAGS} of the AWS provider count against AWS's "
+                f"{inputs.MAX_TAGS})"
             )
         reason = Reason.TAG_RESERVED if " is reserved;" in cause else Reason.SPEC_INVALID
         out.append(("spec.config.tags", reason, f"spec.config.tags {cause}"))

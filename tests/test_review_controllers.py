@@ -134,3 +134,38 @@ def test_a_backup_selection_keeps_the_role_it_was_created_with(stub, created, wa
     )
     again = desired(run(stub, xr, observed, platform(roles["rotated"])))["backup-selection"]
     assert again["spec"]["forProvider"]["iamRoleArn"] == roles[want]
+
+
+@pytest.mark.world
+def test_every_tag_the_function_admits_fits_with_the_aws_providers_own(server_address):
+    """upjet's TagInitializer adds crossplane-kind, -name and -providerconfig to every tagged
+    resource, and AWS counts them against its 50: the developer's tags are admitted only as far
+    as the replica (the most tagged resource) still fits."""
+    tags = {f"t{i}": "v" for i in range(41)}
+    spec = {
+        "serviceVersion": "17.5",
+        "plan": "cluster-small",
+        "config": {"tags": {**tags, "one-more": "v"}},
+    }
+    with aws():
+        w = World(server_address)
+        refused = w.step("one tag too many", postgres(spec))
+        claim = w.store.get(
+            ("rds.aws.anynines.com/v1", "PostgresqlInstance", "team-orders", "orders")
+        )
+        fits = w.step("at the limit", postgres({**spec, "config": {"tags": tags}}))
+        counts = {
+            d["DBInstanceIdentifier"]: len(d["TagList"])
+            for d in w.provider.rds.describe_db_instances()["DBInstances"]
+        }
+    spec_valid = next(c for c in claim["status"]["conditions"] if c["type"] == "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"], spec_valid["message"]) == (
+        "False",
+        "SpecInvalid",
+        'cannot compose PostgresqlInstance "orders": spec.config.tags has 42 tags; '
+        "allowed: at most 41 (1 platform tag(s), 5 of the function and 3 of the AWS provider "
+        "count against AWS's 50)",
+    )
+    assert not [f for f in refused.failures if "provider error" in f]
+    assert not _failures(fits)
+    assert sorted(counts.values()) == [49, 50]  # the primary has no klutch.io/role tag

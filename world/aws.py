@@ -88,6 +88,8 @@ MODIFY_PARAM = {
 # Terraform sends these together when any of them changes (resourceDBInstanceUpdate), which is
 # how a late-initialized Iops=3000 reaches AWS with a storage change (terraform-provider-aws#28382).
 STORAGE_GROUP = ("allocatedStorage", "storageType", "iops", "storageThroughput")
+# Kinds whose forProvider has a tags map: upjet's TagInitializer tags them (_tag_external).
+TAGGED = ("Instance", "Snapshot", "ParameterGroup", "Vault", "Plan")
 # provider-sql's default --poll (cmd/provider/main.go): a resource is observed again when it
 # changes, else every ten minutes.
 SQL_POLL = timedelta(minutes=10)
@@ -156,10 +158,33 @@ class Provider:
             handler = getattr(self, f"_{obj['kind'].lower()}", None)
             if handler is None:
                 continue
+            obj = self._tag_external(obj)
             try:
                 handler(obj)
             except (AwsError, ClientError) as err:
                 self._conditions(obj, synced=False, message=str(err))
+
+    def _tag_external(self, obj: dict) -> dict:
+        """upjet's TagInitializer (provider-upjet-aws config/overrides.go AddExternalTagsField,
+        upjet pkg/config Tagger): before every reconcile it adds crossplane-kind, -name and
+        -providerconfig to spec.forProvider.tags of every resource with a tags map, by an Update;
+        AWS gets them with the resource's own tags."""
+        if obj["kind"] not in TAGGED or obj["metadata"].get("deletionTimestamp"):
+            return obj
+        group = obj["apiVersion"].split("/")[0]
+        external = {
+            "crossplane-kind": f"{obj['kind']}.{group}".lower(),
+            "crossplane-name": obj["metadata"]["name"],
+            "crossplane-providerconfig": (obj["spec"].get("providerConfigRef") or {}).get(
+                "name", ""
+            ),
+        }
+        tags = obj["spec"].setdefault("forProvider", {}).setdefault("tags", {})
+        if all(tags.get(k) == v for k, v in external.items()):
+            return obj
+        tags.update(external)
+        self.store.update(obj, MANAGER, "external tags")
+        return self.store.get(key_of(obj)) or obj
 
     def _conditions(self, obj: dict, synced: bool, message: str = "", ready=None) -> None:
         current = self.store.get(key_of(obj)) or obj
