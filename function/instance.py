@@ -35,6 +35,7 @@ from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
 # Names of the composed resources inside the composition.
 PRIMARY = "instance"
 SQL_PROVIDER_CONFIG = "sql-providerconfig"
+DELETION_PROTECTION = "deletion-protection"
 REPLICA_PREFIX = "replica-"
 PARAMETER_GROUP_PREFIX = "parameters-"  # + the family, e.g. parameters-postgres17
 
@@ -114,13 +115,49 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
+        protect(r, rsp)
         report_kept(r, rsp, engine, origin)
         return None
     assert spec is not None
     settings = resolve(spec, engine, r, observed, rsp, origin)
     conditions.report_valid(rsp)
     compose(r, rsp, settings, origin)
+    protect(r, rsp)
     return settings
+
+
+def protect(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+    """While the platform protects its databases, a Usage (with a reason, nothing using it)
+    holds the composite itself: Crossplane's webhook refuses its deletion, with that reason.
+    RDS refuses to delete a protected instance anyway, but deleting the composite would still
+    delete everything else it composed (read replicas, the AWS Backup plan and selection of a
+    database that lives on) and leave the primary in Deleting, managed by nothing, beyond the
+    reach of the platform's Input. Once the platform lifts protection the Usage goes (on a
+    refused spec too), and the composite can be deleted; a refused deletion is not replayed.
+    Nothing is composed for a composite that has no database (yet)."""
+    exists = PRIMARY in r.observed or PRIMARY in rsp.desired.resources
+    if not (r.input.safety.deletionProtection and exists):
+        if DELETION_PROTECTION in rsp.desired.resources:  # kept with what was observed
+            del rsp.desired.resources[DELETION_PROTECTION]
+        return
+    if DELETION_PROTECTION in rsp.desired.resources:  # a refused spec kept it as it exists
+        return
+    of = {
+        "apiVersion": r.composite.get("apiVersion"),
+        "kind": r.kind,
+        "resourceRef": {"name": r.name},
+    }
+    reason = (
+        f"{r.described()} is protected from deletion by the platform; it can be deleted once "
+        "the platform lifts protection (function input safety.deletionProtection: false)"
+    )
+    body = {
+        "apiVersion": r.mode.usage_api,
+        "kind": "Usage",
+        "metadata": {},
+        "spec": {"of": of, "reason": reason},
+    }
+    resources.set_desired(rsp, DELETION_PROTECTION, body, True)
 
 
 def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:

@@ -10,7 +10,7 @@ import copy
 import pytest
 
 from tests.helpers import EXAMPLE_INPUT, composite, desired, observed_from, run
-from world.scenarios import postgres
+from world.scenarios import lift_deletion_protection, postgres
 from world.world import World, aws
 
 ACCOUNT = "123456789012"
@@ -169,3 +169,92 @@ def test_every_tag_the_function_admits_fits_with_the_aws_providers_own(server_ad
     assert not [f for f in refused.failures if "provider error" in f]
     assert not _failures(fits)
     assert sorted(counts.values()) == [49, 50]  # the primary has no klutch.io/role tag
+
+
+# --- deleting a protected database ------------------------------------------------------------
+
+
+@pytest.mark.world
+@pytest.mark.parametrize("namespaced", [False, True], ids=["claims", "namespaced"])
+def test_deleting_a_protected_database_deletes_nothing_until_the_platform_lifts_it(
+    server_address, namespaced
+):
+    """With deletion protection on (the platform default), RDS refuses DeleteDBInstance. Before,
+    deleting the claim (or XR) still deleted everything else Crossplane composed: its read
+    replicas, its AWS Backup plan and selection (the surviving database lost its continuous
+    backup), while the primary stayed in Deleting forever, managed by nothing. Now the
+    composite itself is held, with the reason, until the platform lifts protection."""
+    spec = {
+        "serviceVersion": "17.5",
+        "plan": "cluster-small",
+        "backup": {"schedule": "hourly"},
+    }
+    with aws():
+        w = World(server_address, namespaced)
+        made = w.step("create cluster-small with hourly backups", postgres(spec))
+        calls0 = len(w.provider.calls)
+        held = w.step("delete it while protected", delete=(("PostgresqlInstance", "orders"),))
+        deletes = [c for c in w.provider.calls[calls0:] if c.startswith("Delete")]
+        deleting = [
+            f"{o['kind']}/{o['metadata']['name']}"
+            for o in w.store.objects.values()
+            if o["metadata"].get("deletionTimestamp") and o["kind"] != "PostgresqlInstance"
+        ]
+        reasons = {e.message for e in w.crossplane.events if e.reason == "DeletionBlocked"}
+        lifted = lift_deletion_protection(w)
+        if namespaced:  # the refused delete is not replayed: the developer deletes again
+            gone = w.step("delete it again", delete=(("PostgresqlInstance", "orders"),))
+        else:  # the claim's deletion goes on by itself
+            gone = w.step("its deletion goes on")
+        left = sorted(f"{k[1]}/{k[3]}" for k in w.store.objects if k[1] != "Secret")
+        instances = w.provider.rds.describe_db_instances()["DBInstances"]
+    assert not _failures(made, lifted, gone)
+    assert not [f for f in held.failures if "provider error" in f]
+    assert (deletes, deleting) == ([], [])
+    assert any("safety.deletionProtection" in r for r in reasons), reasons
+    assert (left, instances) == ([], [])
+
+
+def _protection(deletion_protection: bool) -> dict:
+    inp = copy.deepcopy(EXAMPLE_INPUT)
+    inp.setdefault("safety", {})["deletionProtection"] = deletion_protection
+    return inp
+
+
+REASON = (
+    'PostgresqlInstance "orders" is protected from deletion by the platform; it can be deleted '
+    "once the platform lifts protection (function input safety.deletionProtection: false)"
+)
+
+
+@pytest.mark.parametrize("refused", [False, True], ids=["valid", "refused spec"])
+def test_the_deletion_protection_usage_follows_the_platform_on_every_path(stub, refused):
+    """Held while the Input protects; gone once it is lifted, also while a refused edit keeps
+    everything else as it exists (else the instance could never be deleted until fixed)."""
+    spec = {"serviceVersion": "17.5", "plan": "single-small"}
+    xr = composite("PostgresqlInstance", spec)
+    made = desired(run(stub, xr, inp=_protection(True)))
+    assert made["deletion-protection"] == {
+        "apiVersion": "apiextensions.crossplane.io/v1beta1",
+        "kind": "Usage",
+        "metadata": {},
+        "spec": {
+            "of": {
+                "apiVersion": xr["apiVersion"],
+                "kind": "XPostgresqlInstance",
+                "resourceRef": {"name": xr["metadata"]["name"]},
+            },
+            "reason": REASON,
+        },
+    }
+    observed = {n: observed_from(b) for n, b in made.items()}
+    asked = composite("PostgresqlInstance", {**spec, "serviceVersion": "17.4"} if refused else spec)
+    kept = desired(run(stub, asked, observed, _protection(True)))
+    lifted = desired(run(stub, asked, observed, _protection(False)))
+    assert "deletion-protection" in kept
+    assert sorted(lifted) == sorted(n for n in kept if n != "deletion-protection")
+
+
+def test_nothing_is_composed_to_protect_before_there_is_a_database(stub):
+    refused = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "no-such-plan"})
+    assert desired(run(stub, refused, inp=_protection(True))) == {}
