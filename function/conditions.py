@@ -96,7 +96,11 @@ class Reason(_Meaning):
         "HourlyBackupUnavailable",
         "the platform has no IAM role for AWS Backup",
     )
-    BACKUP_WINDOW_INVALID = "BackupWindowInvalid", "spec.backup.window is shorter than 30 minutes"
+    BACKUP_WINDOW_INVALID = (
+        "BackupWindowInvalid",
+        "spec.backup.window is shorter than 30 minutes, or overlaps the instance's maintenance "
+        "window (RDS refuses both)",
+    )
     TAG_RESERVED = "TagReserved", "a tag key is reserved for the platform or AWS"
     RESTORE_SOURCE_INVALID = (
         "RestoreSourceInvalid",

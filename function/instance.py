@@ -259,6 +259,9 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     wanted_replicas = replicas if replicas is not None else (plan.replicas if plan else 0)
     for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
         refuse(field, reason, cause)
+    if not any(p.field == "spec.backup.window" for p in problems):
+        for field, reason, cause in schedule.validate_against_running(spec.backup, inp, observed):
+            refuse(field, reason, cause)
     return problems
 
 

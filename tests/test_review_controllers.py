@@ -9,6 +9,7 @@ import copy
 
 import pytest
 
+from function import schedule
 from tests.helpers import EXAMPLE_INPUT, composite, desired, observed_from, run
 from world.scenarios import lift_deletion_protection, postgres
 from world.world import World, aws
@@ -258,3 +259,60 @@ def test_the_deletion_protection_usage_follows_the_platform_on_every_path(stub, 
 def test_nothing_is_composed_to_protect_before_there_is_a_database(stub):
     refused = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "no-such-plan"})
     assert desired(run(stub, refused, inp=_protection(True))) == {}
+
+
+# --- windows RDS refuses ------------------------------------------------------------------------
+
+
+@pytest.mark.world
+def test_a_backup_window_over_the_maintenance_window_is_refused_naming_both(server_address):
+    """RDS refuses a backup window that overlaps the instance's maintenance window (AWS chose
+    that one at creation, away from the first backup window). Composed anyway, the provider
+    failed on every poll, and every other change of the instance with it, while the instance
+    said SpecValid: the function checks it against the window AWS reports instead."""
+    spec = {"serviceVersion": "17.5", "plan": "single-small", "backup": {"window": "03:00-04:00"}}
+    with aws():
+        w = World(server_address)
+        made = w.step("create with backups at 03:00", postgres(spec))
+        at = w.store.list(kind="Instance")[0]["status"]["atProvider"]
+        overlapping = w.step(
+            "backups at 06:30, over the maintenance window",
+            postgres({**spec, "backup": {"window": "06:30-07:30"}}),
+            hours=24,
+        )
+        claim = w.store.get(
+            ("rds.aws.anynines.com/v1", "PostgresqlInstance", "team-orders", "orders")
+        )
+        running = w.provider.rds.describe_db_instances()["DBInstances"][0]["PreferredBackupWindow"]
+        moved = w.step("backups at 07:30", postgres({**spec, "backup": {"window": "07:30-08:30"}}))
+        after = w.provider.rds.describe_db_instances()["DBInstances"][0]["PreferredBackupWindow"]
+    assert at["maintenanceWindow"] == "wed:06:38-wed:07:08"  # moto's choice
+    spec_valid = next(c for c in claim["status"]["conditions"] if c["type"] == "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"], spec_valid["message"]) == (
+        "False",
+        "BackupWindowInvalid",
+        'cannot compose PostgresqlInstance "orders": spec.backup.window "06:30-07:30" overlaps '
+        'the maintenance window "wed:06:38-wed:07:08" (UTC) AWS keeps for this instance, and RDS '
+        "refuses overlapping windows; allowed: a window of at least 30 minutes outside it",
+    )
+    assert not [f for f in overlapping.failures if "provider error" in f or "fixed point" in f]
+    assert not _failures(made, moved)
+    assert (running, after) == ("03:00-04:00", "07:30-08:30")
+
+
+@pytest.mark.parametrize(
+    "daily, weekly, overlap",
+    [
+        ("03:00-04:00", "wed:06:38-wed:07:08", False),
+        ("06:30-07:30", "wed:06:38-wed:07:08", True),
+        ("07:08-07:38", "wed:06:38-wed:07:08", False),  # touching is not overlapping
+        ("06:00-06:38", "Wed:06:38-Wed:07:08", False),  # AWS documents capitalised days too
+        ("23:45-00:15", "sun:23:30-mon:00:00", True),  # both over midnight, the week's end
+        ("00:00-01:00", "sun:23:30-mon:00:30", True),  # Monday morning of the next week
+        ("01:00-02:00", "sun:23:30-mon:00:30", False),
+        ("22:00-01:00", "tue:00:30-tue:01:00", True),  # a daily window over midnight
+        ("03:00-04:00", "not a window", False),  # AWS has the last word
+    ],
+)
+def test_windows_overlap(daily, weekly, overlap):
+    assert schedule.windows_overlap(daily, weekly) is overlap

@@ -298,6 +298,8 @@ class Provider:
                 # upjet echoes every argument Terraform reads back into atProvider.
                 "parameterGroupName": seen["parameterGroupName"],
                 "backupRetentionPeriod": d["BackupRetentionPeriod"],
+                "backupWindow": d["PreferredBackupWindow"],
+                "maintenanceWindow": d["PreferredMaintenanceWindow"],
                 "latestRestorableTime": self.clock.stamp(),
                 "replicas": sorted(d.get("ReadReplicaDBInstanceIdentifiers") or []),
             },
@@ -520,6 +522,14 @@ class Provider:
             raise AwsError(
                 f"{op}: InvalidParameterCombination: You can't currently modify the storage "
                 "of this DB instance because the previous storage change is being optimized"
+            )
+        window = p.get("PreferredBackupWindow")
+        if window and _windows_overlap(window, d["PreferredMaintenanceWindow"]):
+            # ModifyDBInstance PreferredBackupWindow: "Must not conflict with the preferred
+            # maintenance window" (RDS API reference).
+            raise AwsError(
+                f"{op}: InvalidParameterValue: The backup window and maintenance window must "
+                "not overlap."
             )
         version = p.get("EngineVersion", d["EngineVersion"])
         major = version.split(".")[0] != d["EngineVersion"].split(".")[0]
@@ -975,6 +985,31 @@ def _routed(backing: Backing, dbname: str) -> str:
     """A database of the instance by its name on the server; another name is left as it is
     (it does not exist there, and the server says so)."""
     return backing.databases.get(dbname, dbname)
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _windows_overlap(daily: str, weekly: str) -> bool:
+    """A daily hh:mm-hh:mm window against a weekly ddd:hh:mm-ddd:hh:mm one (UTC), minute by
+    minute over the week."""
+    week = 7 * 24 * 60
+
+    def minute(day: int, hhmm: str) -> int:
+        return day * 24 * 60 + int(hhmm[:2]) * 60 + int(hhmm[3:5])
+
+    a, b = weekly.lower().split("-")
+    start, end = minute(_DAYS.index(a[:3]), a[4:]), minute(_DAYS.index(b[:3]), b[4:])
+    weekly_minutes = {m % week for m in range(start, end if end > start else end + week)}
+    s, e = daily.split("-")
+    for day in range(7):
+        first, last = minute(day, s), minute(day, e)
+        if any(
+            m % week in weekly_minutes
+            for m in range(first, last if last > first else last + 24 * 60)
+        ):
+            return True
+    return False
 
 
 def _kms_key_arn(d: dict) -> str | None:
