@@ -228,6 +228,10 @@ class Reason(_Meaning):
         "VersionNoLongerOffered",
         "the running version left the catalog; it keeps running",
     )
+    VERSION_UPGRADED_BY_AWS = (
+        "VersionUpgradedByAws",
+        "AWS upgraded the engine past spec.serviceVersion on its own; it is composed as it runs",
+    )
     RESTORE_PARAMETERS_FROZEN = (
         "RestoreParametersFrozen",
         "the restored instance exists: a changed source is not applied",
@@ -264,6 +268,7 @@ WAITING = frozenset(
 WARNINGS = (
     Reason.STORAGE_SHRINK_KEPT,
     Reason.VERSION_NO_LONGER_OFFERED,
+    Reason.VERSION_UPGRADED_BY_AWS,
     Reason.RESTORE_PARAMETERS_FROZEN,
     Reason.PARAMETERS_PENDING_REBOOT,
     Reason.BACKUP_RETENTION_HELD,

@@ -69,6 +69,8 @@ class Settings:
     # reboot has applied yet), and their record for the primary's annotation.
     pending_reboot: tuple[str, ...] = ()
     pending_record: str = ""
+    # The spec.serviceVersion AWS upgraded the instance past on its own (upgraded_by_aws).
+    upgraded_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,8 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
         )
 
     running = dig(observed, "spec", "forProvider", "engineVersion")
+    if upgraded_by_aws(spec.serviceVersion, observed):
+        running = spec.serviceVersion  # not a downgrade: AWS moved past it (resolve says so)
     for field, reason, cause in validate_version(spec.serviceVersion, engine, cat, running):
         refuse(field, reason, cause)
 
@@ -268,11 +272,34 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
 def composed_version(spec: InstanceSpec, observed: dict | None) -> str:
     """The version the instance is composed with. A spec may leave it to AWS (data that tells
     its own version): once AWS reports it, that one (so the instance gets its family's parameter
-    group, TLS enforced, and the developer's parameters are checked against it); "" before."""
+    group, TLS enforced, and the developer's parameters are checked against it); "" before. The
+    version AWS upgraded the instance to on its own, when it moved past the spec's."""
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
-    return spec.serviceVersion or (running if isinstance(running, str) else "")
+    return (
+        upgraded_by_aws(spec.serviceVersion, observed)
+        or spec.serviceVersion
+        or (running if isinstance(running, str) else "")
+    )
+
+
+def upgraded_by_aws(asked: str, observed: dict | None) -> str | None:
+    """The version AWS runs when it upgraded the instance past `asked` on its own, else None.
+
+    AWS upgrades a deprecated minor version itself, in the maintenance window, whatever
+    autoMinorVersionUpgrade says. Terraform then reads the new version, and composing `asked`
+    would be a downgrade RDS refuses ("Cannot upgrade ... from 16.9 to 16.8"), failing every
+    later update. It is AWS's upgrade, not a downgrade the developer wrote, when `asked` is what
+    the function composed (or recorded as upgraded past) and AWS runs a higher version."""
+    actual = dig(observed, "status", "atProvider", "engineVersionActual")
+    if not asked or not isinstance(actual, str) or not actual:
+        return None
+    if catalog.version_key(actual) <= catalog.version_key(asked):
+        return None
+    composed = dig(observed, "spec", "forProvider", "engineVersion")
+    recorded = dig(observed, "metadata", "annotations", naming.ANNOTATION_UPGRADED_BY_AWS)
+    return actual if asked in (composed, recorded) else None
 
 
 def database_parameters(
@@ -421,7 +448,17 @@ def resolve(
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
-    if version and cat.version(engine, version) is None:
+    upgraded_from = spec.serviceVersion if upgraded_by_aws(spec.serviceVersion, observed) else ""
+    if upgraded_from:
+        conditions.warn(
+            rsp,
+            Reason.VERSION_UPGRADED_BY_AWS,
+            f"{r.described()}: AWS upgraded the instance from spec.serviceVersion "
+            f'"{upgraded_from}" to "{version}" on its own (a required minor upgrade) and cannot '
+            f'go back: it is composed with "{version}"; allowed: set spec.serviceVersion to '
+            f'"{version}" or higher',
+        )
+    elif version and cat.version(engine, version) is None:
         conditions.warn(
             rsp,
             Reason.VERSION_NO_LONGER_OFFERED,
@@ -481,6 +518,7 @@ def resolve(
         tags={k: v for k, v in tags.items() if v},
         parameters=database_parameters(spec, engine, cat, version)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
+        upgraded_from=upgraded_from,
     )
     pending, since = pending_reboot(r, settings)
     return replace(
@@ -770,6 +808,10 @@ def compose_instance(r: Request, s: Settings) -> dict:
         body.setdefault("metadata", {}).setdefault("annotations", {})[
             naming.ANNOTATION_PENDING_REBOOT
         ] = s.pending_record
+    if s.upgraded_from:
+        body.setdefault("metadata", {}).setdefault("annotations", {})[
+            naming.ANNOTATION_UPGRADED_BY_AWS
+        ] = s.upgraded_from
     return body
 
 

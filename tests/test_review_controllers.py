@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from function import schedule
+from function import instance, naming, schedule
 from tests.helpers import EXAMPLE_INPUT, composite, desired, observed_from, run
 from world.scenarios import lift_deletion_protection, postgres
 from world.world import World, aws
@@ -316,3 +316,80 @@ def test_a_backup_window_over_the_maintenance_window_is_refused_naming_both(serv
 )
 def test_windows_overlap(daily, weekly, overlap):
     assert schedule.windows_overlap(daily, weekly) is overlap
+
+
+# --- versions AWS moves on its own --------------------------------------------------------------
+
+
+@pytest.mark.world
+def test_a_minor_upgrade_aws_requires_is_followed_never_sent_back(server_address):
+    """AWS upgrades a deprecated minor version itself (autoMinorVersionUpgrade false or not).
+    Terraform then reads the new version, and a spec that still asks the old one is a downgrade
+    RDS refuses: every later update of the instance failed with it. The function follows what
+    AWS runs, says so, and keeps refusing a downgrade the developer writes."""
+    spec = {"serviceVersion": "16.8", "plan": "single-small"}
+    identifier = naming.rds_identifier("team-orders", "orders")
+    key = ("rds.aws.anynines.com/v1", "PostgresqlInstance", "team-orders", "orders")
+    with aws():
+        w = World(server_address)
+        made = w.step("create 16.8", postgres(spec))
+        w.provider.required_minor_upgrade(identifier, "16.9")
+        events0 = len(w.crossplane.events)
+        # The provider observes the new version first: its one update (Terraform's diff) is
+        # refused before the function has seen what AWS did; then it must converge.
+        errors0 = len(w.provider.errors)
+        w.round()
+        first = w.provider.errors[errors0:]
+        upgraded = w.step("AWS applied a required upgrade to 16.9", hours=1)
+        told = {e.reason: e.message for e in w.crossplane.events[events0:]}
+        grown = w.step("plan up", postgres({**spec, "plan": "single-medium"}), hours=24)
+        version = w.store.get(key)["status"]["version"]
+        adopted = w.step(
+            "the developer writes 16.9",
+            postgres({**spec, "plan": "single-medium", "serviceVersion": "16.9"}),
+        )
+        w.step(
+            "the developer writes 16.8 again",
+            postgres({**spec, "plan": "single-medium"}),
+        )
+        claim = w.store.get(key)
+        running = w.provider.rds.describe_db_instances()["DBInstances"][0]
+    assert [e.split(": ", 1)[1] for e in first] == [
+        "ModifyDBInstance: InvalidParameterCombination: Cannot upgrade postgres from 16.9 to 16.8"
+    ]
+    assert not _failures(made, upgraded, grown, adopted)
+    assert told.get("VersionUpgradedByAws") == (
+        'PostgresqlInstance "orders": AWS upgraded the instance from spec.serviceVersion "16.8" '
+        'to "16.9" on its own (a required minor upgrade) and cannot go back: it is composed with '
+        '"16.9"; allowed: set spec.serviceVersion to "16.9" or higher'
+    ), told
+    assert version == "16.9"
+    spec_valid = next(c for c in claim["status"]["conditions"] if c["type"] == "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"]) == ("False", "VersionDowngradeRefused")
+    assert (running["EngineVersion"], running["DBInstanceClass"]) == ("16.9", "db.m7g.large")
+
+
+def _primary(composed: str, actual: str, recorded: str | None = None) -> dict:
+    meta = {"annotations": {naming.ANNOTATION_UPGRADED_BY_AWS: recorded}} if recorded else {}
+    return {
+        "metadata": meta,
+        "spec": {"forProvider": {"engineVersion": composed}},
+        "status": {"atProvider": {"engineVersionActual": actual}},
+    }
+
+
+@pytest.mark.parametrize(
+    "asked, observed, want",
+    [
+        ("16.8", _primary("16.8", "16.9"), "16.9"),  # AWS's required upgrade, first seen
+        ("16.8", _primary("16.9", "16.9", "16.8"), "16.9"),  # followed since, recorded
+        ("16.9", _primary("16.9", "16.9", "16.8"), None),  # the developer caught up
+        ("16.7", _primary("16.9", "16.9", "16.8"), None),  # a downgrade the developer wrote
+        ("16.8", _primary("16.9", "16.9"), None),  # the same, after a normal upgrade
+        ("16.9", _primary("16.9", "16.8"), None),  # an upgrade in progress
+        ("16.8", _primary("16.9", "16.8"), None),  # a downgrade while it is in progress
+        ("16.8", None, None),  # nothing exists yet
+    ],
+)
+def test_what_aws_upgraded_on_its_own(asked, observed, want):
+    assert instance.upgraded_by_aws(asked, observed) == want

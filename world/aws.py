@@ -164,6 +164,15 @@ class Provider:
             except (AwsError, ClientError) as err:
                 self._conditions(obj, synced=False, message=str(err))
 
+    def required_minor_upgrade(self, identifier: str, version: str) -> None:
+        """AWS upgrades a deprecated minor version itself, in the maintenance window, whatever
+        AutoMinorVersionUpgrade says (RDS User Guide, "Automatically upgrading the minor engine
+        version"; required upgrades of versions at their end of support)."""
+        self.rds.modify_db_instance(
+            DBInstanceIdentifier=identifier, EngineVersion=version, ApplyImmediately=True
+        )
+        self._described = None
+
     def _tag_external(self, obj: dict) -> dict:
         """upjet's TagInitializer (provider-upjet-aws config/overrides.go AddExternalTagsField,
         upjet pkg/config Tagger): before every reconcile it adds crossplane-kind, -name and
@@ -532,6 +541,12 @@ class Provider:
                 "not overlap."
             )
         version = p.get("EngineVersion", d["EngineVersion"])
+        if _version(version) < _version(d["EngineVersion"]):
+            # RDS never downgrades an engine (ModifyDBInstance EngineVersion).
+            raise AwsError(
+                f"{op}: InvalidParameterCombination: Cannot upgrade {engine} from "
+                f"{d['EngineVersion']} to {version}"
+            )
         major = version.split(".")[0] != d["EngineVersion"].split(".")[0]
         # RDS API reference, ModifyDBInstance AllowMajorVersionUpgrade.
         if major and not p.get("AllowMajorVersionUpgrade"):
@@ -985,6 +1000,10 @@ def _routed(backing: Backing, dbname: str) -> str:
     """A database of the instance by its name on the server; another name is left as it is
     (it does not exist there, and the server says so)."""
     return backing.databases.get(dbname, dbname)
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
 
 
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
