@@ -117,7 +117,7 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
-        protect(r, rsp)
+        protect(r, rsp, add=False)
         report_kept(r, rsp, engine, origin)
         return None
     assert spec is not None
@@ -128,7 +128,7 @@ def reconcile(
     return settings
 
 
-def protect(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
+def protect(r: Request, rsp: fnv1.RunFunctionResponse, add: bool = True) -> None:
     """While the platform protects its databases, a Usage (with a reason, nothing using it)
     holds the composite itself: Crossplane's webhook refuses its deletion, with that reason.
     RDS refuses to delete a protected instance anyway, but deleting the composite would still
@@ -136,13 +136,14 @@ def protect(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
     database that lives on) and leave the primary in Deleting, managed by nothing, beyond the
     reach of the platform's Input. Once the platform lifts protection the Usage goes (on a
     refused spec too), and the composite can be deleted; a refused deletion is not replayed.
-    Nothing is composed for a composite that has no database (yet)."""
-    exists = PRIMARY in r.observed or PRIMARY in rsp.desired.resources
-    if not (r.input.safety.deletionProtection and exists):
+    Nothing is composed for a composite that has no database in AWS (yet): a Restore AWS
+    refused stays deletable. A refused spec (add=False) creates nothing: it keeps the Usage as
+    it exists, and lets it go once protection is lifted."""
+    if not (r.input.safety.deletionProtection and created(r.observed.get(PRIMARY))):
         if DELETION_PROTECTION in rsp.desired.resources:  # kept with what was observed
             del rsp.desired.resources[DELETION_PROTECTION]
         return
-    if DELETION_PROTECTION in rsp.desired.resources:  # a refused spec kept it as it exists
+    if DELETION_PROTECTION in rsp.desired.resources or not add:  # kept as it exists
         return
     of = {
         "apiVersion": r.composite.get("apiVersion"),

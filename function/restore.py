@@ -92,7 +92,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                     )
                 )
                 resources.keep_observed(rsp, r.observed)
-                instance.protect(r, rsp)
+                instance.protect(r, rsp, add=False)
                 return
             return _stop(r, rsp, [found])
         source = found
@@ -237,7 +237,7 @@ def _stop(
     """Keep what exists; once the new instance exists, report it as it runs."""
     conditions.report_problems(rsp, problems)
     resources.keep_observed(rsp, r.observed)
-    instance.protect(r, rsp)
+    instance.protect(r, rsp, add=False)
     if created is not None:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)

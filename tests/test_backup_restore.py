@@ -164,12 +164,7 @@ def restore_xr(spec, name="orders-restored"):
 def test_restore_from_backup_is_a_new_instance(stub):
     rsp = call(stub, restore_xr({"backupRef": "pre-migration"}), [backup_object()])
     got = desired(rsp)
-    assert sorted(got) == [
-        "deletion-protection",
-        "instance",
-        "parameters-postgres17",
-        "sql-providerconfig",
-    ]
+    assert sorted(got) == ["instance", "parameters-postgres17", "sql-providerconfig"]
     for body in got.values():
         crds.validate(body)
     fp = got["instance"]["spec"]["forProvider"]

@@ -57,7 +57,7 @@ def test_every_engine_and_plan_composes_schema_valid_resources(stub, engine, pla
     aws_and_config = [n for n in got if n == "sql-providerconfig" or not n.startswith("sql-")]
     family = {"postgresql": "postgres17", "mysql": "mysql8-4", "mariadb": "mariadb11-4"}[engine]
     assert sorted(aws_and_config) == sorted(
-        ["deletion-protection", "instance", f"parameters-{family}", "sql-providerconfig"]
+        ["instance", f"parameters-{family}", "sql-providerconfig"]
         + [f"replica-{i}" for i in range(1, replicas + 1)]
     )
     for body in got.values():
@@ -565,7 +565,6 @@ def test_hourly_schedule_composes_aws_backup_plan_vault_and_selection(stub):
     assert sorted(first) == [
         "backup-plan",
         "backup-vault",
-        "deletion-protection",
         "instance",
         "parameters-mariadb11-4",
         "sql-providerconfig",

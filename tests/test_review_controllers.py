@@ -230,11 +230,15 @@ REASON = (
 
 @pytest.mark.parametrize("refused", [False, True], ids=["valid", "refused spec"])
 def test_the_deletion_protection_usage_follows_the_platform_on_every_path(stub, refused):
-    """Held while the Input protects; gone once it is lifted, also while a refused edit keeps
-    everything else as it exists (else the instance could never be deleted until fixed)."""
+    """Composed once AWS created the database, while the Input protects; gone once protection is
+    lifted, also while a refused edit keeps everything else as it exists (else the instance
+    could not be deleted until the spec is fixed)."""
     spec = {"serviceVersion": "17.5", "plan": "single-small"}
     xr = composite("PostgresqlInstance", spec)
-    made = desired(run(stub, xr, inp=_protection(True)))
+    first = desired(run(stub, xr, inp=_protection(True)))
+    assert "deletion-protection" not in first  # nothing in AWS yet: nothing to protect
+    observed = {"instance": _observed_after_create(first["instance"])}
+    made = desired(run(stub, xr, observed, _protection(True)))
     assert made["deletion-protection"] == {
         "apiVersion": "apiextensions.crossplane.io/v1beta1",
         "kind": "Usage",
@@ -248,7 +252,7 @@ def test_the_deletion_protection_usage_follows_the_platform_on_every_path(stub, 
             "reason": REASON,
         },
     }
-    observed = {n: observed_from(b) for n, b in made.items()}
+    observed = {n: observed[n] if n in observed else observed_from(b) for n, b in made.items()}
     asked = composite("PostgresqlInstance", {**spec, "serviceVersion": "17.4"} if refused else spec)
     kept = desired(run(stub, asked, observed, _protection(True)))
     lifted = desired(run(stub, asked, observed, _protection(False)))
