@@ -53,7 +53,8 @@ _TAG_PUNCTUATION = set("_.:/=+-@")
 OWN_TAGS = 5
 # The tags the AWS provider adds to every resource it tags: upjet's TagInitializer writes
 # crossplane-kind, crossplane-name and crossplane-providerconfig into spec.forProvider.tags
-# (provider-upjet-aws config/overrides.go AddExternalTagsField), and AWS counts them too.
+# (provider-upjet-aws config/overrides.go AddExternalTagsField, on unless the provider runs with
+# --skip-default-tags; the room is kept either way), and AWS counts them too.
 PROVIDER_TAGS = 3
 # What is left of AWS's 50 for the platform's and the developer's tags together.
 FREE_TAGS = MAX_TAGS - OWN_TAGS - PROVIDER_TAGS
