@@ -78,7 +78,8 @@ class Reason(_Meaning):
     )
     STORAGE_OUT_OF_RANGE = (
         "StorageOutOfRange",
-        "spec.config.allocatedStorage outside the plan's bounds",
+        "spec.config.allocatedStorage outside the plan's bounds, or a growth of less than the "
+        "10% RDS grows storage by",
     )
     PUBLIC_ACCESS_REFUSED = (
         "PublicAccessRefused",

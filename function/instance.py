@@ -226,6 +226,20 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
             f'spec.config.allocatedStorage {storage} is outside plan "{plan.name}"; '
             f"allowed: {plan.storageGiB}..{plan.maxStorageGiB} (GiB)",
         )
+    elif plan is not None and storage is not None:
+        # RDS grows storage by at least 10% and rounds a smaller growth up (ModifyDBInstance
+        # AllocatedStorage): the instance would run more than its spec says, and every
+        # reconcile would warn that storage never shrinks.
+        have = _number(dig(observed, "status", "atProvider", "allocatedStorage"))
+        least = -(-have * 11 // 10)  # ceil(have * 1.1) in whole numbers (100 * 1.1 > 110)
+        if have < storage < least:
+            refuse(
+                "spec.config.allocatedStorage",
+                Reason.STORAGE_OUT_OF_RANGE,
+                f"spec.config.allocatedStorage {storage} grows the running {have} GiB by less "
+                f"than the 10% RDS grows storage by (it would make it {least}); allowed: "
+                f"{have}, or {least}..{max(least, plan.maxStorageGiB)} (GiB)",
+            )
 
     if config and config.publiclyAccessible and not inp.safety.allowPublicAccess:
         refuse(

@@ -397,3 +397,53 @@ def _primary(composed: str, actual: str, recorded: str | None = None) -> dict:
 )
 def test_what_aws_upgraded_on_its_own(asked, observed, want):
     assert instance.upgraded_by_aws(asked, observed) == want
+
+
+# --- storage RDS rounds up ----------------------------------------------------------------------
+
+
+@pytest.mark.world
+def test_a_storage_growth_rds_would_round_up_is_refused_naming_what_it_allows(server_address):
+    """RDS grows storage by at least 10%: a smaller growth is rounded up, and the instance then
+    runs more than its spec asks, with a StorageShrinkKept warning on every reconcile for a size
+    nobody asked to shrink. The function says what RDS allows instead, and changes nothing."""
+    spec = {"serviceVersion": "17.5", "plan": "single-medium"}
+    key = ("rds.aws.anynines.com/v1", "PostgresqlInstance", "team-orders", "orders")
+    with aws():
+        w = World(server_address)
+        made = w.step("create single-medium (100 GiB)", postgres(spec))
+        events0 = len(w.crossplane.events)
+        small = w.step(
+            "grow to 105 GiB", postgres({**spec, "config": {"allocatedStorage": 105}}), hours=24
+        )
+        warned = {e.reason for e in w.crossplane.events[events0:]}
+        claim = w.store.get(key)
+        size = w.provider.rds.describe_db_instances()["DBInstances"][0]["AllocatedStorage"]
+        grown = w.step("grow to 110 GiB", postgres({**spec, "config": {"allocatedStorage": 110}}))
+        after = w.provider.rds.describe_db_instances()["DBInstances"][0]["AllocatedStorage"]
+    spec_valid = next(c for c in claim["status"]["conditions"] if c["type"] == "SpecValid")
+    assert (spec_valid["status"], spec_valid["reason"], spec_valid["message"]) == (
+        "False",
+        "StorageOutOfRange",
+        'cannot compose PostgresqlInstance "orders": spec.config.allocatedStorage 105 grows the '
+        "running 100 GiB by less than the 10% RDS grows storage by (it would make it 110); "
+        "allowed: 100, or 110..1000 (GiB)",
+    )
+    assert "StorageShrinkKept" not in warned
+    assert not _failures(made, grown)
+    assert not [f for f in small.failures if "provider error" in f or "fixed point" in f]
+    assert (size, after) == (100, 110)
+
+
+@pytest.mark.parametrize(
+    "asked, refused",
+    [(100, False), (105, True), (109, True), (110, False), (400, False)],
+)
+def test_storage_growth_of_less_than_ten_percent_is_refused(stub, asked, refused):
+    spec = {"serviceVersion": "17.5", "plan": "single-medium"}
+    first = desired(run(stub, composite("PostgresqlInstance", spec)))
+    observed = {"instance": _observed_after_create(first["instance"], allocatedStorage=100)}
+    xr = composite("PostgresqlInstance", {**spec, "config": {"allocatedStorage": asked}})
+    rsp = run(stub, xr, observed)
+    cond = next(c for c in rsp.conditions if c.type == "SpecValid")
+    assert (cond.reason == "StorageOutOfRange") is refused, cond.message

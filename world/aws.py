@@ -504,6 +504,11 @@ class Provider:
         params = {MODIFY_PARAM[k]: (int(v) if isinstance(v, float) else v) for k, v in body.items()}
         calls.validated("ModifyDBInstance", params)
         self._check_modify(d, params)
+        least = -(-d["AllocatedStorage"] * 11 // 10)  # ceil(current * 1.1)
+        if d["AllocatedStorage"] < params.get("AllocatedStorage", 0) < least:
+            # ModifyDBInstance AllocatedStorage: "Values that are not at least 10% greater than
+            # the existing value are rounded up so that they are 10% greater" (RDS API reference).
+            params["AllocatedStorage"] = least
         self._call(
             f"ModifyDBInstance {identifier} {_short(params)}",
             self.rds.modify_db_instance,
