@@ -11,7 +11,9 @@ import pytest
 
 from function import instance, naming, schedule
 from tests.helpers import EXAMPLE_INPUT, composite, desired, observed_from, run
+from world.aws import AwsError, Provider
 from world.scenarios import lift_deletion_protection, postgres
+from world.store import Store
 from world.world import World, aws
 
 ACCOUNT = "123456789012"
@@ -447,3 +449,24 @@ def test_storage_growth_of_less_than_ten_percent_is_refused(stub, asked, refused
     rsp = run(stub, xr, observed)
     cond = next(c for c in rsp.conditions if c.type == "SpecValid")
     assert (cond.reason == "StorageOutOfRange") is refused, cond.message
+
+
+@pytest.mark.world
+def test_the_world_counts_a_changed_tag_value_once():
+    """A resource at AWS's 50 tags may still change a value (the world counted it twice)."""
+    with aws():
+        provider = Provider(Store(), Store().clock)
+        tags = [{"Key": f"t{i}", "Value": "v"} for i in range(50)]
+        provider.rds.create_db_instance(
+            DBInstanceIdentifier="db1",
+            Engine="postgres",
+            DBInstanceClass="db.t4g.micro",
+            AllocatedStorage=20,
+            MasterUsername="u",
+            MasterUserPassword="p" * 16,
+            Tags=tags,
+        )
+        d = provider.rds.describe_db_instances()["DBInstances"][0]
+        provider._tag(d, {"t0": "w"}, [])
+        with pytest.raises(AwsError, match="TagLimitExceeded"):
+            provider._tag(d, {"t50": "v"}, [])

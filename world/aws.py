@@ -593,7 +593,9 @@ class Provider:
     def _tag(self, d: dict, add: dict, remove: list[str]) -> None:
         arn = d["DBInstanceArn"]
         tags = [{"Key": k, "Value": v} for k, v in sorted(add.items())]
-        self._check_tags(tags, existing=len(d.get("TagList") or []) - len(remove))
+        # A key that exists and gets a new value is not one more tag.
+        kept = {t["Key"] for t in d.get("TagList") or []} - set(remove) - set(add)
+        self._check_tags(tags, existing=len(kept))
         if remove:
             self._call(
                 f"RemoveTagsFromResource {sorted(remove)}",
