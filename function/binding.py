@@ -346,9 +346,4 @@ def compose_usage(r: Request, inst: refs.Instance) -> dict:
         },
         "replayDeletion": True,
     }
-    api = (
-        "protection.crossplane.io/v1beta1"
-        if m.namespaced
-        else "apiextensions.crossplane.io/v1beta1"
-    )
-    return {"apiVersion": api, "kind": "Usage", "metadata": {}, "spec": spec}
+    return {"apiVersion": m.usage_api, "kind": "Usage", "metadata": {}, "spec": spec}

@@ -78,7 +78,8 @@ class Reason(_Meaning):
     )
     STORAGE_OUT_OF_RANGE = (
         "StorageOutOfRange",
-        "spec.config.allocatedStorage outside the plan's bounds",
+        "spec.config.allocatedStorage outside the plan's bounds, or a growth of less than the "
+        "10% RDS grows storage by",
     )
     PUBLIC_ACCESS_REFUSED = (
         "PublicAccessRefused",
@@ -96,7 +97,11 @@ class Reason(_Meaning):
         "HourlyBackupUnavailable",
         "the platform has no IAM role for AWS Backup",
     )
-    BACKUP_WINDOW_INVALID = "BackupWindowInvalid", "spec.backup.window is shorter than 30 minutes"
+    BACKUP_WINDOW_INVALID = (
+        "BackupWindowInvalid",
+        "spec.backup.window is shorter than 30 minutes, or overlaps the instance's maintenance "
+        "window (RDS refuses both)",
+    )
     TAG_RESERVED = "TagReserved", "a tag key is reserved for the platform or AWS"
     RESTORE_SOURCE_INVALID = (
         "RestoreSourceInvalid",
@@ -224,6 +229,10 @@ class Reason(_Meaning):
         "VersionNoLongerOffered",
         "the running version left the catalog; it keeps running",
     )
+    VERSION_UPGRADED_BY_AWS = (
+        "VersionUpgradedByAws",
+        "AWS upgraded the engine past spec.serviceVersion on its own; it is composed as it runs",
+    )
     RESTORE_PARAMETERS_FROZEN = (
         "RestoreParametersFrozen",
         "the restored instance exists: a changed source is not applied",
@@ -264,6 +273,7 @@ WAITING = frozenset(
 WARNINGS = (
     Reason.STORAGE_SHRINK_KEPT,
     Reason.VERSION_NO_LONGER_OFFERED,
+    Reason.VERSION_UPGRADED_BY_AWS,
     Reason.RESTORE_PARAMETERS_FROZEN,
     Reason.PARAMETERS_PENDING_REBOOT,
     Reason.BACKUP_RETENTION_HELD,

@@ -52,6 +52,13 @@ _TAG_PUNCTUATION = set("_.:/=+-@")
 # The tags the function itself puts on a resource: klutch.io/namespace, name, plan, engine and, on
 # replicas, role (a snapshot carries three). Counted against AWS's 50 before anyone else's.
 OWN_TAGS = 5
+# The tags the AWS provider adds to every resource it tags: upjet's TagInitializer writes
+# crossplane-kind, crossplane-name and crossplane-providerconfig into spec.forProvider.tags
+# (provider-upjet-aws config/overrides.go AddExternalTagsField, on unless the provider runs with
+# --skip-default-tags; the room is kept either way), and AWS counts them too.
+PROVIDER_TAGS = 3
+# What is left of AWS's 50 for the platform's and the developer's tags together.
+FREE_TAGS = MAX_TAGS - OWN_TAGS - PROVIDER_TAGS
 
 
 def whole_numbers(data: Any) -> Any:
@@ -336,8 +343,8 @@ class Input(StrictModel):
     backup: Backup = Field(default_factory=Backup)
     tags: dict[str, str] = Field(
         default_factory=dict,
-        description="Extra tags on every resource (AWS limits; at most 45: the function adds up "
-        "to 5 klutch.io/ tags).",
+        description="Extra tags on every resource (AWS limits; at most 42: the function adds up "
+        "to 5 klutch.io/ tags and the AWS provider 3 crossplane-* tags).",
     )
     catalog: CatalogInput = Field(default_factory=CatalogInput)
 
@@ -376,7 +383,7 @@ class Input(StrictModel):
     @field_validator("tags")
     @classmethod
     def _aws_tags(cls, tags: dict[str, str]) -> dict[str, str]:
-        problems = tag_problems(tags, MAX_TAGS - OWN_TAGS)
+        problems = tag_problems(tags, FREE_TAGS)
         if problems:
             # PydanticCustomError formats {…}: pass the text as a value, never as the template.
             raise PydanticCustomError("aws_tags", "{problems}", {"problems": "; ".join(problems)})

@@ -35,6 +35,7 @@ from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
 # Names of the composed resources inside the composition.
 PRIMARY = "instance"
 SQL_PROVIDER_CONFIG = "sql-providerconfig"
+DELETION_PROTECTION = "deletion-protection"
 REPLICA_PREFIX = "replica-"
 PARAMETER_GROUP_PREFIX = "parameters-"  # + the family, e.g. parameters-postgres17
 
@@ -68,6 +69,8 @@ class Settings:
     # reboot has applied yet), and their record for the primary's annotation.
     pending_reboot: tuple[str, ...] = ()
     pending_record: str = ""
+    # The spec.serviceVersion AWS upgraded the instance past on its own (upgraded_by_aws).
+    upgraded_from: str = ""
 
 
 @dataclass(frozen=True)
@@ -114,13 +117,59 @@ def reconcile(
     if problems:
         conditions.report_problems(rsp, problems)
         resources.keep_observed(rsp, r.observed)
+        protect(r, rsp, add=False)
         report_kept(r, rsp, engine, origin)
         return None
     assert spec is not None
     settings = resolve(spec, engine, r, observed, rsp, origin)
     conditions.report_valid(rsp)
     compose(r, rsp, settings, origin)
+    protect(r, rsp)
     return settings
+
+
+def protect(r: Request, rsp: fnv1.RunFunctionResponse, add: bool = True) -> None:
+    """While the platform protects its databases, a Usage (with a reason, nothing using it)
+    holds the composite itself: Crossplane's webhook refuses its deletion, with that reason.
+    RDS refuses to delete a protected instance anyway, but deleting the composite would still
+    delete everything else it composed (read replicas, the AWS Backup plan and selection of a
+    database that lives on) and leave the primary in Deleting, managed by nothing, beyond the
+    reach of the platform's Input. Once the platform lifts protection the Usage goes (on a
+    refused spec too), and the composite can be deleted; a refused deletion is not replayed.
+    Nothing is composed for a composite that has no database in AWS (yet): a Restore AWS
+    refused stays deletable. A refused spec (add=False) creates nothing: it keeps the Usage as
+    it exists, and lets it go once protection is lifted."""
+    if not r.input.safety.deletionProtection:
+        if DELETION_PROTECTION in rsp.desired.resources:  # kept with what was observed
+            del rsp.desired.resources[DELETION_PROTECTION]
+        return
+    if DELETION_PROTECTION in rsp.desired.resources:  # kept as it exists
+        return
+    # Once it exists, whatever the primary reports meanwhile (a status that cannot be read must
+    # not lift the protection): only the platform lifts it.
+    exists = DELETION_PROTECTION in r.observed
+    if not add:
+        if exists:
+            resources.keep(rsp, DELETION_PROTECTION, r.observed[DELETION_PROTECTION])
+        return
+    if not (exists or created(r.observed.get(PRIMARY))):
+        return
+    of = {
+        "apiVersion": r.composite.get("apiVersion"),
+        "kind": r.kind,
+        "resourceRef": {"name": r.name},
+    }
+    reason = (
+        f"{r.described()} is protected from deletion by the platform; it can be deleted once "
+        "the platform lifts protection (function input safety.deletionProtection: false)"
+    )
+    body = {
+        "apiVersion": r.mode.usage_api,
+        "kind": "Usage",
+        "metadata": {},
+        "spec": {"of": of, "reason": reason},
+    }
+    resources.set_desired(rsp, DELETION_PROTECTION, body, True)
 
 
 def parse_spec(r: Request) -> tuple[InstanceSpec | None, list[Problem]]:
@@ -152,6 +201,8 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
         )
 
     running = dig(observed, "spec", "forProvider", "engineVersion")
+    if upgraded_by_aws(spec.serviceVersion, observed):
+        running = spec.serviceVersion  # not a downgrade: AWS moved past it (resolve says so)
     for field, reason, cause in validate_version(spec.serviceVersion, engine, cat, running):
         refuse(field, reason, cause)
 
@@ -184,6 +235,20 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
             f'spec.config.allocatedStorage {storage} is outside plan "{plan.name}"; '
             f"allowed: {plan.storageGiB}..{plan.maxStorageGiB} (GiB)",
         )
+    elif plan is not None and storage is not None:
+        # RDS grows storage by at least 10% and rounds a smaller growth up (ModifyDBInstance
+        # AllocatedStorage): the instance would run more than its spec says, and every
+        # reconcile would warn that storage never shrinks.
+        have = _number(dig(observed, "status", "atProvider", "allocatedStorage"))
+        least = -(-have * 11 // 10)  # ceil(have * 1.1) in whole numbers (100 * 1.1 > 110)
+        if have < storage < least:
+            refuse(
+                "spec.config.allocatedStorage",
+                Reason.STORAGE_OUT_OF_RANGE,
+                f"spec.config.allocatedStorage {storage} grows the running {have} GiB by less "
+                f"than the 10% RDS grows storage by (it would make it {least}); allowed: "
+                f"{have}, or {least}..{max(least, plan.maxStorageGiB)} (GiB)",
+            )
 
     if config and config.publiclyAccessible and not inp.safety.allowPublicAccess:
         refuse(
@@ -222,17 +287,43 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     wanted_replicas = replicas if replicas is not None else (plan.replicas if plan else 0)
     for field, reason, cause in schedule.validate(spec.backup, inp, wanted_replicas):
         refuse(field, reason, cause)
+    if not any(p.field == "spec.backup.window" for p in problems):
+        for field, reason, cause in schedule.validate_against_running(spec.backup, inp, observed):
+            refuse(field, reason, cause)
     return problems
 
 
 def composed_version(spec: InstanceSpec, observed: dict | None) -> str:
     """The version the instance is composed with. A spec may leave it to AWS (data that tells
     its own version): once AWS reports it, that one (so the instance gets its family's parameter
-    group, TLS enforced, and the developer's parameters are checked against it); "" before."""
+    group, TLS enforced, and the developer's parameters are checked against it); "" before. The
+    version AWS upgraded the instance to on its own, when it moved past the spec's."""
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
-    return spec.serviceVersion or (running if isinstance(running, str) else "")
+    return (
+        upgraded_by_aws(spec.serviceVersion, observed)
+        or spec.serviceVersion
+        or (running if isinstance(running, str) else "")
+    )
+
+
+def upgraded_by_aws(asked: str, observed: dict | None) -> str | None:
+    """The version AWS runs when it upgraded the instance past `asked` on its own, else None.
+
+    AWS upgrades a deprecated minor version itself, in the maintenance window, whatever
+    autoMinorVersionUpgrade says. Terraform then reads the new version, and composing `asked`
+    would be a downgrade RDS refuses ("Cannot upgrade ... from 16.9 to 16.8"), failing every
+    later update. It is AWS's upgrade, not a downgrade the developer wrote, when `asked` is what
+    the function composed (or recorded as upgraded past) and AWS runs a higher version."""
+    actual = dig(observed, "status", "atProvider", "engineVersionActual")
+    if not asked or not isinstance(actual, str) or not actual:
+        return None
+    if catalog.version_key(actual) <= catalog.version_key(asked):
+        return None
+    composed = dig(observed, "spec", "forProvider", "engineVersion")
+    recorded = dig(observed, "metadata", "annotations", naming.ANNOTATION_UPGRADED_BY_AWS)
+    return actual if asked in (composed, recorded) else None
 
 
 def database_parameters(
@@ -276,12 +367,13 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
                     "never overridden; allowed: another key",
                 )
             )
-    limit = max(0, inputs.MAX_TAGS - inputs.OWN_TAGS - len(platform))
+    limit = max(0, inputs.FREE_TAGS - len(platform))
     for cause in inputs.tag_problems(tags, limit):
         if cause.startswith("has "):
             cause += (
-                f" ({len(platform)} platform tag(s) and {inputs.OWN_TAGS} of the function count "
-                "against AWS's 50)"
+                f" ({len(platform)} platform tag(s), {inputs.OWN_TAGS} of the function and "
+                f"{inputs.PROVIDER_TAGS} of the AWS provider count against AWS's "
+                f"{inputs.MAX_TAGS})"
             )
         reason = Reason.TAG_RESERVED if " is reserved;" in cause else Reason.SPEC_INVALID
         out.append(("spec.config.tags", reason, f"spec.config.tags {cause}"))
@@ -380,7 +472,17 @@ def resolve(
     running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
         observed, "status", "atProvider", "engineVersionActual"
     )
-    if version and cat.version(engine, version) is None:
+    upgraded_from = spec.serviceVersion if upgraded_by_aws(spec.serviceVersion, observed) else ""
+    if upgraded_from:
+        conditions.warn(
+            rsp,
+            Reason.VERSION_UPGRADED_BY_AWS,
+            f"{r.described()}: AWS upgraded the instance from spec.serviceVersion "
+            f'"{upgraded_from}" to "{version}" on its own (a required minor upgrade) and cannot '
+            f'go back: it is composed with "{version}"; allowed: set spec.serviceVersion to '
+            f'"{version}" or higher',
+        )
+    elif version and cat.version(engine, version) is None:
         conditions.warn(
             rsp,
             Reason.VERSION_NO_LONGER_OFFERED,
@@ -442,6 +544,7 @@ def resolve(
         tags={k: v for k, v in tags.items() if v},
         parameters=database_parameters(spec, engine, cat, version)[0] if version else {},
         extensions=tuple(config.extensions or ()) if config and version else (),
+        upgraded_from=upgraded_from,
     )
     pending, since = pending_reboot(r, settings)
     return replace(
@@ -725,15 +828,9 @@ def compose_instance(r: Request, s: Settings) -> dict:
         del fp["allocatedStorage"], fp["maxAllocatedStorage"]
     elif not s.max_storage:
         del fp["maxAllocatedStorage"]
-    existing = r.observed.get(PRIMARY)
-    if existing is not None:
-        # kms_key_id is ForceNew: another key than the one the instance was created with would
-        # make upjet refuse every later update of it. A new key in the Input is for new instances.
-        kms = dig(existing, "spec", "forProvider", "kmsKeyId", default="")
-    else:
-        kms = inp.kmsKeyId or "" if s.encrypted else ""
-    if kms:
-        fp["kmsKeyId"] = kms
+    key = kms_key(r, s)
+    if key:
+        fp["kmsKeyId"] = key
     if inp.network.dbSubnetGroupName:
         fp["dbSubnetGroupName"] = inp.network.dbSubnetGroupName
     if inp.network.vpcSecurityGroupIds:
@@ -744,7 +841,31 @@ def compose_instance(r: Request, s: Settings) -> dict:
         body.setdefault("metadata", {}).setdefault("annotations", {})[
             naming.ANNOTATION_PENDING_REBOOT
         ] = s.pending_record
+    if s.upgraded_from:
+        body.setdefault("metadata", {}).setdefault("annotations", {})[
+            naming.ANNOTATION_UPGRADED_BY_AWS
+        ] = s.upgraded_from
     return body
+
+
+def created(observed: dict | None) -> bool:
+    """AWS created the rds Instance (or accepted its restore): it reports the DBI resource id."""
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    return bool(at.get("resourceId") or at.get("id") or at.get("arn"))
+
+
+def kms_key(r: Request, s: Settings) -> str | None:
+    """The key of encrypted storage: the Input's for a new database; once AWS created it, the
+    one it was created with. kms_key_id is ForceNew: a key the platform names later would be a
+    replace diff that upjet refuses, and every later update of every existing database would
+    fail with it (RDS cannot re-encrypt a database in place)."""
+    if not s.encrypted:
+        return None
+    observed = r.observed.get(PRIMARY)
+    if created(observed):
+        kept = dig(observed, "spec", "forProvider", "kmsKeyId")
+        return kept if isinstance(kept, str) and kept else None
+    return r.input.kmsKeyId or None
 
 
 def backup_retention_owned_by_aws_backup(r: Request, s: Settings) -> bool:

@@ -217,6 +217,7 @@ OWN_NAMES = frozenset(
     {
         instance.PRIMARY,
         instance.SQL_PROVIDER_CONFIG,
+        instance.DELETION_PROTECTION,
         schedule.VAULT,
         schedule.PLAN,
         schedule.SELECTION,

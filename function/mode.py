@@ -29,6 +29,16 @@ class Mode:
         group = engines.get(engine).sql_group
         return f"{group}.sql.{'m.' if self.namespaced else ''}crossplane.io/v1alpha1"
 
+    @property
+    def usage_api(self) -> str:
+        """Crossplane's Usage: protection.crossplane.io from v2 (apiextensions' is deprecated
+        there, and cluster-scoped: the only one a cluster-scoped composite can use)."""
+        return (
+            "protection.crossplane.io/v1beta1"
+            if self.namespaced
+            else "apiextensions.crossplane.io/v1beta1"
+        )
+
     def secret_ref(self, name: str, key: str | None = None) -> dict:
         ref: dict = {"name": name}
         if key is not None:

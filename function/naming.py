@@ -36,6 +36,10 @@ ANNOTATION_RESTORE_SOURCE = "klutch.io/restore-source"
 # function owns the annotation (it is re-sent on every path), so it survives the reconciles after
 # the group was updated, when the group no longer shows what changed.
 ANNOTATION_PENDING_REBOOT = "klutch.io/pending-reboot"
+# On the composed primary Instance: the spec.serviceVersion AWS upgraded the instance past on its
+# own (a required minor upgrade), so that this version, still in the spec, is not taken for a
+# downgrade the developer asked for.
+ANNOTATION_UPGRADED_BY_AWS = "klutch.io/upgraded-by-aws-from"
 # On the composite: the platform changes its value after a reboot the function could not see.
 ANNOTATION_REBOOTED = "klutch.io/rebooted"
 LABEL_BINDING = "klutch.io/binding"

@@ -96,6 +96,7 @@ def run(r: Request, rsp: fnv1.RunFunctionResponse) -> None:
                     )
                 )
                 resources.keep_observed(rsp, r.observed)
+                instance.protect(r, rsp, add=False)
                 return
             return _stop(r, rsp, [found])
         source = found
@@ -255,6 +256,7 @@ def _stop(
     """Keep what exists; once the new instance exists, report it as it runs."""
     conditions.report_problems(rsp, problems)
     resources.keep_observed(rsp, r.observed)
+    instance.protect(r, rsp, add=False)
     if created is not None and created.engine in engines.ENGINES:
         rsp.conditions.append(
             conditions.condition(Type.SOURCE_READY, True, Reason.SOURCE_AVAILABLE)
@@ -505,8 +507,7 @@ def _from_point_in_time(
 
 def accepted(observed: dict) -> bool:
     """AWS accepted the restore: the new instance exists and has its DBI resource id."""
-    at = dig(observed, "status", "atProvider", default={}) or {}
-    return bool(at.get("resourceId") or at.get("id") or at.get("arn"))
+    return instance.created(observed)
 
 
 def refused(observed: dict) -> str | None:

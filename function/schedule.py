@@ -83,6 +83,65 @@ def validate(
     return out
 
 
+def validate_against_running(
+    spec: BackupSpec | None, inp: inputs.Input, observed: dict | None
+) -> list[tuple[str, str, str]]:
+    """(field, reason, cause) for a new backup window RDS would refuse on this instance: one that
+    overlaps the maintenance window AWS keeps for it (ModifyDBInstance PreferredBackupWindow:
+    "Must not conflict with the preferred maintenance window"). AWS chose that window at
+    creation, away from the first backup window; only a change can collide with it. Composed
+    anyway, the provider's update would fail on every poll, and every other change with it."""
+    s = resolve(spec, inp)
+    at = dig(observed, "status", "atProvider", default={}) or {}
+    maintenance = at.get("maintenanceWindow")
+    if (
+        not s.window
+        or s.schedule == "hourly"  # the window is set at creation only (initProvider)
+        or not isinstance(maintenance, str)
+        or s.window == at.get("backupWindow")
+        or not windows_overlap(s.window, maintenance)
+    ):
+        return []
+    return [
+        (
+            "spec.backup.window",
+            Reason.BACKUP_WINDOW_INVALID,
+            f'spec.backup.window "{s.window}" overlaps the maintenance window "{maintenance}" '
+            "(UTC) AWS keeps for this instance, and RDS refuses overlapping windows; allowed: a "
+            "window of at least 30 minutes outside it",
+        )
+    ]
+
+
+_DAY_MINUTES = 24 * 60
+_WEEK_MINUTES = 7 * _DAY_MINUTES
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _week_interval(day: int, start: str, end: str) -> tuple[int, int]:
+    """[start, end) in minutes of the week; an end at or before the start is on the next day."""
+    a = day * _DAY_MINUTES + int(start[:2]) * 60 + int(start[3:5])
+    b = day * _DAY_MINUTES + int(end[:2]) * 60 + int(end[3:5])
+    return a, b if b > a else b + _DAY_MINUTES
+
+
+def windows_overlap(daily: str, weekly: str) -> bool:
+    """Whether a daily "hh:mm-hh:mm" window meets a weekly "ddd:hh:mm-ddd:hh:mm" one (UTC). An
+    unreadable weekly window is taken as no overlap: AWS, not this check, has the last word."""
+    try:
+        first, last = weekly.lower().split("-")
+        m_start = _week_interval(_DAYS.index(first[:3]), first[4:], first[4:])[0]
+        m_end = _week_interval(_DAYS.index(last[:3]), last[4:], last[4:])[0]
+        d_start, d_end = daily.split("-")
+        # Day 7 is next week's Monday, for a maintenance window over the week's end.
+        daily_intervals = [_week_interval(day, d_start, d_end) for day in range(8)]
+    except ValueError:
+        return False
+    if m_end <= m_start:  # the window runs over the end of the week
+        m_end += _WEEK_MINUTES
+    return any(a < m_end and m_start < b for a, b in daily_intervals)
+
+
 def names(identifier: str) -> str:
     """A name for AWS Backup objects (at most 50 characters), derived from the identifier."""
     head = identifier[: _AWS_BACKUP_NAME_MAX - 9].rstrip("-")
@@ -165,7 +224,7 @@ def compose(
                     "forProvider": {
                         "name": name,
                         "region": region,
-                        "iamRoleArn": inp.backup.hourly.iamRoleArn,
+                        "iamRoleArn": selection_role(r),
                         "planIdSelector": {"matchControllerRef": True},
                         "resources": [arn],
                     },
@@ -174,6 +233,19 @@ def compose(
             },
             r.observed.ready(SELECTION),
         )
+
+
+def selection_role(r: Request) -> str | None:
+    """The IAM role of the selection: the Input's for a new one; once AWS created it, the one it
+    was created with. Every argument of a selection is ForceNew (Terraform aws_backup_selection
+    has no update): a role the platform rotates in its Input would be a replace diff that upjet
+    refuses on every hourly instance. A selection AWS has not created yet takes the Input's, so
+    that a corrected role ARN fixes a failing create."""
+    observed = r.observed.get(SELECTION)
+    role = dig(observed, "spec", "forProvider", "iamRoleArn")
+    if dig(observed, "status", "atProvider", "id") and isinstance(role, str) and role:
+        return role
+    return r.input.backup.hourly.iamRoleArn
 
 
 def status(s: Schedule, latest_restorable_time: str | None) -> BackupStatus:

@@ -131,12 +131,12 @@ ROWS = [
     Row(
         "TooManyTagsWithThePlatformsAndTheFunctions",
         "PostgresqlInstance",
-        _pg(config={"tags": {f"t{i}": "v" for i in range(45)}}),
+        _pg(config={"tags": {f"t{i}": "v" for i in range(42)}}),
         [
             (
                 "SpecInvalid",
-                "spec.config.tags has 45 tags; allowed: at most 44 (1 platform tag(s) and 5 of "
-                "the function count against AWS's 50)",
+                "spec.config.tags has 42 tags; allowed: at most 41 (1 platform tag(s), 5 of the "
+                "function and 3 of the AWS provider count against AWS's 50)",
             )
         ],
     ),
@@ -406,8 +406,8 @@ INPUT_ROWS = [
     (
         "TooManyPlatformTags",
         "PostgresqlInstance",
-        _input(tags={f"t{i}": "v" for i in range(46)}),
-        "input.tags: has 46 tags; allowed: at most 45",
+        _input(tags={f"t{i}": "v" for i in range(43)}),
+        "input.tags: has 43 tags; allowed: at most 42",
     ),
     (
         "StringsForBoolAndNumberInTheInput",

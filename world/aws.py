@@ -56,6 +56,7 @@ OBSERVED = {
     "deletionProtection": lambda d: d["DeletionProtection"],
     "port": lambda d: d["Endpoint"]["Port"],
     "caCertIdentifier": lambda d: d["CACertificateIdentifier"],
+    "kmsKeyId": lambda d: _kms_key_arn(d),
     "parameterGroupName": lambda d: d["DBParameterGroups"][0]["DBParameterGroupName"],
     "iops": lambda d: d.get("Iops"),
     "storageThroughput": lambda d: d.get("StorageThroughput"),
@@ -87,6 +88,8 @@ MODIFY_PARAM = {
 # Terraform sends these together when any of them changes (resourceDBInstanceUpdate), which is
 # how a late-initialized Iops=3000 reaches AWS with a storage change (terraform-provider-aws#28382).
 STORAGE_GROUP = ("allocatedStorage", "storageType", "iops", "storageThroughput")
+# Kinds whose forProvider has a tags map: upjet's TagInitializer tags them (_tag_external).
+TAGGED = ("Instance", "Snapshot", "ParameterGroup", "Vault", "Plan")
 # provider-sql's default --poll (cmd/provider/main.go): a resource is observed again when it
 # changes, else every ten minutes.
 SQL_POLL = timedelta(minutes=10)
@@ -155,10 +158,42 @@ class Provider:
             handler = getattr(self, f"_{obj['kind'].lower()}", None)
             if handler is None:
                 continue
+            obj = self._tag_external(obj)
             try:
                 handler(obj)
             except (AwsError, ClientError) as err:
                 self._conditions(obj, synced=False, message=str(err))
+
+    def required_minor_upgrade(self, identifier: str, version: str) -> None:
+        """AWS upgrades a deprecated minor version itself, in the maintenance window, whatever
+        AutoMinorVersionUpgrade says (RDS User Guide, "Automatically upgrading the minor engine
+        version"; required upgrades of versions at their end of support)."""
+        self.rds.modify_db_instance(
+            DBInstanceIdentifier=identifier, EngineVersion=version, ApplyImmediately=True
+        )
+        self._described = None
+
+    def _tag_external(self, obj: dict) -> dict:
+        """upjet's TagInitializer (provider-upjet-aws config/overrides.go AddExternalTagsField,
+        upjet pkg/config Tagger): before every reconcile it adds crossplane-kind, -name and
+        -providerconfig to spec.forProvider.tags of every resource with a tags map, by an Update;
+        AWS gets them with the resource's own tags."""
+        if obj["kind"] not in TAGGED or obj["metadata"].get("deletionTimestamp"):
+            return obj
+        group = obj["apiVersion"].split("/")[0]
+        external = {
+            "crossplane-kind": f"{obj['kind']}.{group}".lower(),
+            "crossplane-name": obj["metadata"]["name"],
+            "crossplane-providerconfig": (obj["spec"].get("providerConfigRef") or {}).get(
+                "name", ""
+            ),
+        }
+        tags = obj["spec"].setdefault("forProvider", {}).setdefault("tags", {})
+        if all(tags.get(k) == v for k, v in external.items()):
+            return obj
+        tags.update(external)
+        self.store.update(obj, MANAGER, "external tags")
+        return self.store.get(key_of(obj)) or obj
 
     def _conditions(self, obj: dict, synced: bool, message: str = "", ready=None) -> None:
         current = self.store.get(key_of(obj)) or obj
@@ -272,6 +307,8 @@ class Provider:
                 # upjet echoes every argument Terraform reads back into atProvider.
                 "parameterGroupName": seen["parameterGroupName"],
                 "backupRetentionPeriod": d["BackupRetentionPeriod"],
+                "backupWindow": d["PreferredBackupWindow"],
+                "maintenanceWindow": d["PreferredMaintenanceWindow"],
                 "latestRestorableTime": self.clock.stamp(),
                 "replicas": sorted(d.get("ReadReplicaDBInstanceIdentifiers") or []),
             },
@@ -467,6 +504,11 @@ class Provider:
         params = {MODIFY_PARAM[k]: (int(v) if isinstance(v, float) else v) for k, v in body.items()}
         calls.validated("ModifyDBInstance", params)
         self._check_modify(d, params)
+        least = -(-d["AllocatedStorage"] * 11 // 10)  # ceil(current * 1.1)
+        if d["AllocatedStorage"] < params.get("AllocatedStorage", 0) < least:
+            # ModifyDBInstance AllocatedStorage: "Values that are not at least 10% greater than
+            # the existing value are rounded up so that they are 10% greater" (RDS API reference).
+            params["AllocatedStorage"] = least
         self._call(
             f"ModifyDBInstance {identifier} {_short(params)}",
             self.rds.modify_db_instance,
@@ -495,7 +537,21 @@ class Provider:
                 f"{op}: InvalidParameterCombination: You can't currently modify the storage "
                 "of this DB instance because the previous storage change is being optimized"
             )
+        window = p.get("PreferredBackupWindow")
+        if window and _windows_overlap(window, d["PreferredMaintenanceWindow"]):
+            # ModifyDBInstance PreferredBackupWindow: "Must not conflict with the preferred
+            # maintenance window" (RDS API reference).
+            raise AwsError(
+                f"{op}: InvalidParameterValue: The backup window and maintenance window must "
+                "not overlap."
+            )
         version = p.get("EngineVersion", d["EngineVersion"])
+        if _version(version) < _version(d["EngineVersion"]):
+            # RDS never downgrades an engine (ModifyDBInstance EngineVersion).
+            raise AwsError(
+                f"{op}: InvalidParameterCombination: Cannot upgrade {engine} from "
+                f"{d['EngineVersion']} to {version}"
+            )
         major = version.split(".")[0] != d["EngineVersion"].split(".")[0]
         # RDS API reference, ModifyDBInstance AllowMajorVersionUpgrade.
         if major and not p.get("AllowMajorVersionUpgrade"):
@@ -537,7 +593,9 @@ class Provider:
     def _tag(self, d: dict, add: dict, remove: list[str]) -> None:
         arn = d["DBInstanceArn"]
         tags = [{"Key": k, "Value": v} for k, v in sorted(add.items())]
-        self._check_tags(tags, existing=len(d.get("TagList") or []) - len(remove))
+        # A key that exists and gets a new value is not one more tag.
+        kept = {t["Key"] for t in d.get("TagList") or []} - set(remove) - set(add)
+        self._check_tags(tags, existing=len(kept))
         if remove:
             self._call(
                 f"RemoveTagsFromResource {sorted(remove)}",
@@ -891,10 +949,23 @@ class Provider:
             raise AwsError("cannot resolve references: planId: no Plan with a matching controller")
         plan_id = plans[0]["metadata"]["annotations"][EXTERNAL_NAME]
         params = calls.backup_selection_call(fp, plan_id)
-        if self.selections.get(key) != params:
+        if key in self.selections and self.selections[key] != params:
+            # Terraform's aws_backup_selection has no Update: every argument is ForceNew, and
+            # upjet refuses a replacement (pkg/controller/external_tfpluginsdk.go).
+            was, now = self.selections[key]["BackupSelection"], params["BackupSelection"]
+            changed = sorted(k for k in now if was.get(k) != now[k])
+            raise AwsError(
+                "refuse to update the external resource because the following update requires "
+                f"replacing it: {', '.join(changed) or 'BackupPlanId'}"
+            )
+        if key not in self.selections:
             # moto has no CreateBackupSelection: the world keeps selections itself.
             self.calls.append(f"CreateBackupSelection {fp['name']}")
             self.selections[key] = params
+            current = self.store.get(key) or obj
+            # IdentifierFromProvider: the selection's id once AWS created it.
+            current.setdefault("status", {})["atProvider"] = {"id": f"sel-{fp['name']}"}
+            self.store.update(current, MANAGER, "created")
         rules = self.plans[plan_id]["Rules"]
         for arn in fp["resources"]:
             identifier = arn.rsplit(":", 1)[-1]
@@ -936,6 +1007,45 @@ def _routed(backing: Backing, dbname: str) -> str:
     """A database of the instance by its name on the server; another name is left as it is
     (it does not exist there, and the server says so)."""
     return backing.databases.get(dbname, dbname)
+
+
+def _version(v: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in v.split(".") if p.isdigit())
+
+
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+def _windows_overlap(daily: str, weekly: str) -> bool:
+    """A daily hh:mm-hh:mm window against a weekly ddd:hh:mm-ddd:hh:mm one (UTC), minute by
+    minute over the week."""
+    week = 7 * 24 * 60
+
+    def minute(day: int, hhmm: str) -> int:
+        return day * 24 * 60 + int(hhmm[:2]) * 60 + int(hhmm[3:5])
+
+    a, b = weekly.lower().split("-")
+    start, end = minute(_DAYS.index(a[:3]), a[4:]), minute(_DAYS.index(b[:3]), b[4:])
+    weekly_minutes = {m % week for m in range(start, end if end > start else end + week)}
+    s, e = daily.split("-")
+    for day in range(7):
+        first, last = minute(day, s), minute(day, e)
+        if any(
+            m % week in weekly_minutes
+            for m in range(first, last if last > first else last + 24 * 60)
+        ):
+            return True
+    return False
+
+
+def _kms_key_arn(d: dict) -> str | None:
+    """The key AWS reports for encrypted storage: always an ARN, the account's aws/rds key when
+    the create named none (moto reports a placeholder instead)."""
+    key = d.get("KmsKeyId")
+    if key == "default_kms_key_id":
+        _, _, _, region, account, _ = d["DBInstanceArn"].split(":", 5)
+        return f"arn:aws:kms:{region}:{account}:key/aws-rds-default-0000-000000000000"
+    return key
 
 
 def _norm(v):

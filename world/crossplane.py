@@ -129,10 +129,20 @@ class Crossplane:
         return claim
 
     def delete_claim(self, kind: str, namespace: str, name: str) -> None:
-        """kubectl delete of a claim: the claim and its composite go once nothing holds them."""
+        """kubectl delete of a claim: the claim and its composite go once nothing holds them.
+        A namespaced XR held by a Usage with a reason and no replayDeletion is refused by the
+        Usage webhook (internal/webhook/protection/usage/handler.go) and stays as it is."""
         claim = self.store.get(("rds.aws.anynines.com/v1", kind, namespace, name))
         if claim is None:
             raise KeyError(name)
+        if self.namespaced:
+            for usage in self._usages_of(key_of(claim)):
+                spec = usage["spec"]
+                if spec.get("reason") and not spec.get("replayDeletion"):
+                    self.events.append(
+                        Event(_ref(claim), "Warning", "DeletionBlocked", spec["reason"])
+                    )
+                    return
         claim["metadata"]["deletionTimestamp"] = self.store.clock.stamp()
         self.store.update(claim, "kubectl", "deleting")
 
@@ -141,18 +151,22 @@ class Crossplane:
         then the composite, then the claim."""
         xr = self.store.get(xr_key)
         if xr is not None:
-            for usage in self.store.list(kind="Usage"):
-                ref = ((usage.get("spec") or {}).get("of") or {}).get("resourceRef") or {}
-                if ref.get("name") == xr_key[3]:
-                    self.events.append(
-                        Event(
-                            _ref(xr),
-                            "Warning",
-                            "DeletionBlocked",
-                            f"in use by Usage {usage['metadata']['name']}",
-                        )
+            for usage in self._usages_of(xr_key):
+                self.events.append(
+                    Event(
+                        _ref(xr),
+                        "Warning",
+                        "DeletionBlocked",
+                        usage["spec"].get("reason")
+                        or f"in use by Usage {usage['metadata']['name']}",
                     )
-                    return
+                )
+                # The webhook refused the composite's deletion: it is reconciled as before,
+                # and the claim's controller tries again.
+                self._reconcile_composite(xr)
+                if key_of(claim) != xr_key:
+                    self._sync_claim_status(claim, self.store.get(xr_key) or xr)
+                return
             observed = self._observed(xr)
             for obj in observed.values():
                 self.delete(key_of(obj), f"{_ref(xr)} is being deleted")
@@ -160,6 +174,14 @@ class Crossplane:
                 return
             self.store.delete(xr_key, "garbage-collector")
         self.store.delete(key_of(claim), MANAGER_CLAIM)
+
+    def _usages_of(self, key: Key) -> list[dict]:
+        return [
+            u
+            for u in self.store.list(kind="Usage")
+            if ((u.get("spec") or {}).get("of") or {}).get("resourceRef", {}).get("name") == key[3]
+            and (u.get("spec") or {}).get("of", {}).get("kind") == key[1]
+        ]
 
     # --- controllers ----------------------------------------------------------------------
     def claims(self) -> list[dict]:

@@ -227,7 +227,12 @@ def lift_deletion_protection(w: World) -> StepResult:
             safety = (step.get("input") or {}).get("safety")
             if safety is not None:
                 safety["deletionProtection"] = False
-    step = _step(w, "the platform lifts deletion protection (Input safety.deletionProtection)")
+    # The Usage that held each protected composite goes with it.
+    step = _step(
+        w,
+        "the platform lifts deletion protection (Input safety.deletionProtection)",
+        may_delete=("deletion-protection",),
+    )
     protected = [
         d["DBInstanceIdentifier"]
         for d in w.provider.rds.describe_db_instances()["DBInstances"]
