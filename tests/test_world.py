@@ -103,6 +103,43 @@ def test_a_deleted_usage_holds_its_instance_until_its_user_is_gone():
     assert store.get(key_of(usage)) is None
 
 
+def test_a_namespaced_composite_a_usage_holds_is_not_deleted_until_the_usage_replays_it():
+    """crossplane webhook/protection/usage/handler.go refuses the DELETE of anything a Usage
+    holds (the object never gets a deletionTimestamp, so what uses it keeps working) and records
+    the attempt; usage/reconciler.go replays it when a Usage with replayDeletion goes."""
+    store = Store()
+    cp = Crossplane(store, address="unused", namespaced=True)
+    api = "rds.aws.anynines.com/v1"
+    xr = {"apiVersion": api, "kind": "PostgresqlInstance"}
+    xr["metadata"] = {"name": "orders", "namespace": "team-a"}
+    store.update(xr, "kubectl")
+    usage = _obj(
+        "protection.crossplane.io/v1beta1",
+        "Usage",
+        "u",
+        {
+            "of": {
+                "apiVersion": api,
+                "kind": "PostgresqlInstance",
+                "resourceRef": {"name": "orders"},
+            },
+            "by": {"apiVersion": _ROLE_API, "kind": "Role"},
+            "replayDeletion": True,
+        },
+        owner="binding-uid",
+    )
+    usage["metadata"]["namespace"] = "team-a"
+    store.update(usage, "crossplane")
+    cp.delete_claim("PostgresqlInstance", "team-a", "orders")
+    held = store.get(key_of(xr))
+    assert "deletionTimestamp" not in held["metadata"]
+    assert [e.reason for e in cp.events] == ["DeletionBlocked"]
+    cp.delete(key_of(usage), "the binding is being deleted")
+    cp._release_usages()
+    assert store.get(key_of(usage)) is None
+    assert store.get(key_of(xr))["metadata"]["deletionTimestamp"]
+
+
 def test_a_provider_config_goes_after_the_resources_that_use_it():
     """crossplane-runtime ProviderConfigUsage: the provider can still reach the server to
     drop a binding's user while its instance is being deleted."""

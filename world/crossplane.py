@@ -130,19 +130,24 @@ class Crossplane:
 
     def delete_claim(self, kind: str, namespace: str, name: str) -> None:
         """kubectl delete of a claim: the claim and its composite go once nothing holds them.
-        A namespaced XR held by a Usage with a reason and no replayDeletion is refused by the
-        Usage webhook (internal/webhook/protection/usage/handler.go) and stays as it is."""
+        The Usage webhook (internal/webhook/protection/usage/handler.go) refuses the deletion of
+        a namespaced XR that any Usage holds: the XR stays as it is (no deletionTimestamp) and
+        records the attempt (usage.crossplane.io/deletion-attempt-with-policy), which a Usage
+        with replayDeletion replays once it goes (protection/usage/reconciler.go)."""
         claim = self.store.get(("rds.aws.anynines.com/v1", kind, namespace, name))
         if claim is None:
             raise KeyError(name)
         if self.namespaced:
-            for usage in self._usages_of(key_of(claim)):
-                spec = usage["spec"]
-                if spec.get("reason") and not spec.get("replayDeletion"):
-                    self.events.append(
-                        Event(_ref(claim), "Warning", "DeletionBlocked", spec["reason"])
-                    )
-                    return
+            usages = self._usages_of(key_of(claim))
+            if usages:
+                spec = usages[0]["spec"]
+                why = spec.get("reason") or f"in use by Usage {usages[0]['metadata']['name']}"
+                self.events.append(Event(_ref(claim), "Warning", "DeletionBlocked", why))
+                annotations = claim["metadata"].setdefault("annotations", {})
+                if annotations.get(DELETION_ATTEMPT) != "Background":
+                    annotations[DELETION_ATTEMPT] = "Background"
+                    self.store.update(claim, "usage-webhook", "deletion attempt recorded")
+                return
         claim["metadata"]["deletionTimestamp"] = self.store.clock.stamp()
         self.store.update(claim, "kubectl", "deleting")
 
@@ -414,6 +419,21 @@ class Crossplane:
             ]  # fmt: skip
             if not users:
                 self.store.delete(key_of(usage), "usage-controller")
+                self._replay_deletion(usage)
+
+    def _replay_deletion(self, usage: dict) -> None:
+        """A Usage with replayDeletion that goes deletes again what it held, if a deletion of
+        it was refused meanwhile (refused again while another Usage holds it)."""
+        of = usage["spec"].get("of") or {}
+        if not usage["spec"].get("replayDeletion") or not self.namespaced:
+            return
+        name = (of.get("resourceRef") or {}).get("name")
+        namespace = usage["metadata"].get("namespace")
+        held = self.store.get((of.get("apiVersion"), of.get("kind"), namespace, name))
+        if held is None or held["metadata"].get("deletionTimestamp"):
+            return
+        if DELETION_ATTEMPT in (held["metadata"].get("annotations") or {}):
+            self.delete_claim(held["kind"], namespace, name)
 
     def _set_conditions(
         self, xr: dict, conds: list[dict], unknown_others: bool, status: dict | None
@@ -485,6 +505,9 @@ def encode(data: dict[str, str]) -> dict[str, str]:
 
 def decode(data: dict[str, str]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode() for k, v in data.items()}
+
+
+DELETION_ATTEMPT = "usage.crossplane.io/deletion-attempt-with-policy"
 
 
 def _ref(obj: dict) -> str:
