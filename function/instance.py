@@ -449,7 +449,15 @@ def _immutables(spec: InstanceSpec, r: Request, observed: dict) -> list[tuple[st
 
 
 def _region(spec: InstanceSpec, r: Request) -> str:
-    return (spec.config and spec.config.region) or r.input.aws.region
+    """The spec's region; else, once the primary exists, the one it was composed with: a
+    database cannot move, so a default region the platform changes later is for new databases
+    (as the Input's KMS key); else the platform's default. Not only once AWS reports it created:
+    between the create call and the first observation, another region would be a second
+    database, the first one orphaned."""
+    if spec.config and spec.config.region:
+        return spec.config.region
+    running = dig(r.observed.get(PRIMARY), "spec", "forProvider", "region", default="")
+    return running or r.input.aws.region
 
 
 def _db_name(spec: InstanceSpec) -> str:

@@ -8,9 +8,18 @@ from __future__ import annotations
 import copy
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import instance, naming, schedule
-from tests.helpers import EXAMPLE_INPUT, composite, desired, observed_from, run
+from tests.helpers import (
+    EXAMPLE_INPUT,
+    composite,
+    conditions,
+    desired,
+    observed_from,
+    run,
+    status,
+)
 from world.aws import AwsError, Provider
 from world.scenarios import lift_deletion_protection, postgres
 from world.store import Store
@@ -113,6 +122,30 @@ def test_a_database_keeps_the_kms_key_it_was_created_with(
     inp = {**copy.deepcopy(EXAMPLE_INPUT), "kmsKeyId": platform_key}
     fp = desired(run(stub, xr, {"instance": seen}, inp))["instance"]["spec"]["forProvider"]
     assert fp.get("kmsKeyId") == want
+
+
+@pytest.mark.parametrize(
+    "observed, want",
+    [("created", "eu-central-1"), ("composed", "eu-central-1"), (None, "eu-west-1")],
+)
+def test_a_new_default_region_in_the_input_is_for_new_databases(stub, observed, want):
+    """A database cannot move: once its primary exists (created by AWS, or only composed: the
+    create call may be under way), a default region the platform changes later neither refuses
+    the spec (spec.config.region is fixed) nor is composed for it; a new database takes it."""
+    xr = composite("PostgresqlInstance", {"serviceVersion": "17.5", "plan": "single-small"})
+    primary = desired(run(stub, xr, inp=copy.deepcopy(EXAMPLE_INPUT)))["instance"]
+    assert primary["spec"]["forProvider"]["region"] == "eu-central-1"
+    seen = {
+        "created": lambda: {"instance": _observed_after_create(primary)},
+        "composed": lambda: {"instance": observed_from(primary, ready=False)},
+        None: dict,
+    }[observed]()
+    inp = copy.deepcopy(EXAMPLE_INPUT)
+    inp["aws"]["region"] = "eu-west-1"
+    rsp = run(stub, xr, seen, inp)
+    assert desired(rsp)["instance"]["spec"]["forProvider"]["region"] == want
+    assert status(rsp)["region"] == want
+    assert conditions(rsp)["SpecValid"].status == fnv1.STATUS_CONDITION_TRUE
 
 
 @pytest.mark.parametrize("created, want", [(True, "first"), (False, "rotated")])
