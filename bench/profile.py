@@ -1,8 +1,9 @@
 """Where a changed request's time goes, in-process (no gRPC): per kind, p50/p99 of `fn.run`
-("run") and of the runner with its cache and canonical answer ("wire") over changed requests;
-with --profile KIND, the cProfile of that kind.
+("run") and of the runner with its cache and encoded answer ("wire") over changed requests;
+with --profile KIND, the cProfile of that kind. --gap-ms idles between requests as the server
+does between one client's requests: the same work then runs on cold caches.
 
-    .venv/bin/python -m bench.profile [--requests 2000] [--profile instance]
+    .venv/bin/python -m bench.profile [--requests 2000] [--profile instance] [--gap-ms 1]
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class InProcess:
 @click.option("--profile", "kind", default=None, help="Profile this kind (cProfile).")
 @click.option("--sort", default="cumulative", show_default=True)
 @click.option("--lines", default=60, show_default=True)
-def main(total: int, kind: str | None, sort: str, lines: int) -> None:
+@click.option("--gap-ms", default=0.0, show_default=True, help="Idle between requests.")
+def main(total: int, kind: str | None, sort: str, lines: int, gap_ms: float) -> None:
     logging.configure(logging.Level.INFO)  # as the server runs (sdk cli: no --debug)
     reqs = build(InProcess())
     log = logging.get_logger()
@@ -65,11 +67,13 @@ def main(total: int, kind: str | None, sort: str, lines: int) -> None:
         parse = type(req).FromString
         for label, call in (
             ("run", lambda b, parse=parse: fn.run(parse(b), log)),
-            ("wire", lambda b, parse=parse, runner=runner: drive(runner.RunFunction(parse(b)))),
+            ("wire", lambda b, parse=parse, runner=runner: runner.answer(parse(b))),
         ):
             times = []
             cpu = time.process_time()
             for b in wire:
+                if gap_ms:
+                    time.sleep(gap_ms / 1000)
                 t = time.perf_counter()
                 call(b)
                 times.append(time.perf_counter() - t)
