@@ -281,6 +281,10 @@ WARNINGS = (
 )
 
 
+# One thing wrong, before it names the object: (field, reason, cause).
+Cause = tuple[str, Reason, str]
+
+
 @dataclass(frozen=True)
 class Problem:
     """One thing wrong with a spec: the field, a stable reason and a complete message."""
@@ -307,7 +311,7 @@ def condition(typ: Type, status: bool | None, reason: Reason, message: str = "")
     return c
 
 
-def result(severity: int, reason: Reason, message: str) -> fnv1.Result:
+def result(severity: fnv1.Severity, reason: Reason, message: str) -> fnv1.Result:
     return fnv1.Result(
         severity=severity, reason=reason, message=message, target=fnv1.TARGET_COMPOSITE_AND_CLAIM
     )

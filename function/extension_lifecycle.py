@@ -223,11 +223,12 @@ def report(
             f"drop it ({error}); drop what uses it (provider-sql then drops it), or put "
             f'"{name}" back into {extensions.FIELD} to keep it',
         )
-    creating = [n for n in wanted if not (state.live(n) and state.live(n).ready)]
+    live = {n: state.live(n) for n in wanted}
+    creating = [n for n, seen in live.items() if not (seen and seen.ready)]
     failing = {
-        n: conditions.scrub(state.live(n).error, secrets)
+        n: conditions.scrub(seen.error, secrets)
         for n in creating
-        if state.live(n) is not None and state.live(n).error
+        if (seen := live[n]) is not None and seen.error
     }
     if blocked:
         status, reason = False, Reason.EXTENSION_DROP_BLOCKED

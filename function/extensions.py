@@ -16,7 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from function import naming, parameters
-from function.conditions import Reason
+from function.conditions import Cause, Reason
 from function.mode import Mode
 
 FIELD = "spec.config.extensions"
@@ -119,14 +119,14 @@ def validate(
     wanted: list[str],
     normalized: dict[str, str],
     allow: dict[str, Extension] | None = None,
-) -> list[tuple[str, str, str]]:
+) -> list[Cause]:
     """Every problem with the developer's extensions at once, as (field path, reason, message).
 
     `normalized` are the developer's parameters as parameters.validate returned them.
     """
     allow = DEFAULT_EXTENSIONS if allow is None else allow
     preloaded = set(filter(None, normalized.get(PRELOAD, "").split(",")))
-    problems: list[tuple[str, str, str]] = []
+    problems: list[Cause] = []
     seen: set[str] = set()
     for i, name in enumerate(wanted):
         path = f"{FIELD}[{i}]"

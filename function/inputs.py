@@ -10,7 +10,7 @@ import functools
 import re
 import ssl
 import unicodedata
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from google.protobuf import json_format, struct_pb2
 from pydantic import (
@@ -27,8 +27,8 @@ from function import catalog, engines, extensions, naming, parameters
 from function.extensions import ExtensionCatalog
 from function.parameters import ParameterCatalog
 
-API_VERSION = "rds.fn.anynines.com/v1beta1"
-KIND = "Input"
+API_VERSION: Final = "rds.fn.anynines.com/v1beta1"
+KIND: Final = "Input"
 
 Engine = engines.Name
 Schedule = Literal["daily", "hourly", "none"]

@@ -10,6 +10,7 @@ import json
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import TypeGuard
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
@@ -27,7 +28,7 @@ from function import (
     specs,
     sql,
 )
-from function.conditions import Problem, Reason
+from function.conditions import Cause, Problem, Reason
 from function.request import Request
 from function.resources import dig
 from function.specs import DEFAULT_DB_NAME, InstanceSpec, InstanceStatus
@@ -187,7 +188,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     """Every problem with the spec at once; an empty list means it can be composed."""
     problems: list[Problem] = []
 
-    def refuse(field: str, reason: str, cause: str) -> None:
+    def refuse(field: str, reason: Reason, cause: str) -> None:
         problems.append(Problem(field, reason, f"cannot compose {r.described()}: {cause}"))
 
     cat, inp = r.catalog, r.input
@@ -206,7 +207,7 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
     for field, reason, cause in validate_version(spec.serviceVersion, engine, cat, running):
         refuse(field, reason, cause)
 
-    replicas = config.compute.replicas.count if _has_replicas(spec) else None
+    replicas = _replicas(spec)
     if plan is not None and replicas is not None:
         if plan.maxReplicas == 0 and replicas > 0:
             refuse(
@@ -275,13 +276,13 @@ def validate(spec: InstanceSpec, engine: str, r: Request, observed: dict | None)
             refuse(field, reason, cause)
 
     if observed is not None:
-        for field, want, have in _immutables(spec, r, observed):
-            if have is not None and want != have:
+        for field, want, running in _immutables(spec, r, observed):
+            if running is not None and want != running:
                 refuse(
                     field,
                     Reason.IMMUTABLE_FIELD_CHANGED,
-                    f'{field} cannot change on an existing database (is "{have}", asked '
-                    f'"{want}"); allowed: "{have}", or restore into a new instance',
+                    f'{field} cannot change on an existing database (is "{running}", asked '
+                    f'"{want}"); allowed: "{running}", or restore into a new instance',
                 )
 
     wanted_replicas = replicas if replicas is not None else (plan.replicas if plan else 0)
@@ -328,7 +329,7 @@ def upgraded_by_aws(asked: str, observed: dict | None) -> str | None:
 
 def database_parameters(
     spec: InstanceSpec, engine: str, cat: catalog.Catalog, version: str
-) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+) -> tuple[dict[str, str], list[Cause]]:
     """The normalized parameters (with what the extensions need) for `version`, and every
     problem with the developer's parameters and extensions, as (field, reason, cause)."""
     config = spec.config
@@ -352,7 +353,7 @@ def database_parameters(
     return normalized, problems
 
 
-def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[str, str, str]]:
+def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[Cause]:
     """(field, reason, cause) for tags AWS would refuse, or that would replace a platform tag.
 
     AWS allows 50 tags per resource: the function's own and the platform's come first."""
@@ -382,7 +383,7 @@ def validate_tags(tags: dict[str, str], platform: dict[str, str]) -> list[tuple[
 
 def validate_version(
     version: str, engine: str, cat: catalog.Catalog, running: object
-) -> list[tuple[str, str, str]]:
+) -> list[Cause]:
     """(field, reason, cause) for a version that is not offered, lower, or a forbidden major."""
     if not version:  # left to AWS (data that tells its own version)
         return []
@@ -429,9 +430,10 @@ def validate_version(
     ]
 
 
-def _has_replicas(spec: InstanceSpec) -> bool:
+def _replicas(spec: InstanceSpec) -> int | None:
+    """The replica count the spec asks for, None when it leaves it to the plan."""
     c = spec.config
-    return bool(c and c.compute and c.compute.replicas and c.compute.replicas.count is not None)
+    return c.compute.replicas.count if c and c.compute and c.compute.replicas else None
 
 
 def _immutables(spec: InstanceSpec, r: Request, observed: dict) -> list[tuple[str, object, object]]:
@@ -543,7 +545,7 @@ def resolve(
         storage=storage,
         max_storage=max_storage,
         multi_az=config.multiAZ if config and config.multiAZ is not None else plan.multiAZ,
-        replicas=config.compute.replicas.count if _has_replicas(spec) else plan.replicas,
+        replicas=plan.replicas if (asked_replicas := _replicas(spec)) is None else asked_replicas,
         region=_region(spec, r),
         db_name=_db_name(spec),
         encrypted=not (config and config.encryptedStorage is False),
@@ -562,7 +564,7 @@ def resolve(
     )
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     """A finite number (a provider's report read from JSON: an int may come as a float)."""
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
@@ -604,8 +606,8 @@ def compose(r: Request, rsp: fnv1.RunFunctionResponse, s: Settings, origin: Orig
             s.identifier,
             master if isinstance(master, str) and master else MASTER_USERNAME,
         )
-        for name, body in groups:
-            resources.set_desired_serialized(rsp, name, body, r.observed.ready(name))
+        for name, encoded in groups:
+            resources.set_desired_serialized(rsp, name, encoded, r.observed.ready(name))
     arn = dig(r.observed.get(PRIMARY), "status", "atProvider", "arn")
     schedule.compose(r, rsp, s.backup, s.identifier, s.region, s.tags, arn)
     compose_parameter_groups(r, rsp, s)

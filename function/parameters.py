@@ -23,7 +23,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from function import engines, naming, resources
-from function.conditions import Reason
+from function.conditions import Cause, Reason
 from function.mode import Mode
 
 FIELD = "spec.config.parameters"
@@ -36,8 +36,21 @@ APPLY_IMMEDIATE = "immediate"
 APPLY_PENDING_REBOOT = "pending-reboot"
 
 # Multiples of the units PostgreSQL accepts (and RDS documents) in memory and time settings.
-_MEMORY = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
-_TIME = {"us": Decimal("0.001"), "ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+_MEMORY: dict[str, Decimal | int] = {
+    "B": 1,
+    "kB": 1024,
+    "MB": 1024**2,
+    "GB": 1024**3,
+    "TB": 1024**4,
+}
+_TIME: dict[str, Decimal | int] = {
+    "us": Decimal("0.001"),
+    "ms": 1,
+    "s": 1000,
+    "min": 60_000,
+    "h": 3_600_000,
+    "d": 86_400_000,
+}
 # Base units a catalog entry may name, as a multiple of the smallest unit of its kind.
 BASE_UNITS = {"B": 1, "kB": 1024, "8kB": 8192, "MB": 1024**2, "ms": 1, "s": 1000, "min": 60_000}
 _VALUE = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*([A-Za-z]*)\s*$")
@@ -348,12 +361,12 @@ def _shown(value: object) -> str:
 
 def validate(
     engine: str, major: str, params: dict, cat: Catalog | None = None
-) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+) -> tuple[dict[str, str], list[Cause]]:
     """Normalized RDS values of the developer's parameters, and every problem at once as
     (field path, reason, message). Parameters with a problem are left out of the result."""
     entries = offered(engine, major, cat)
     normalized: dict[str, str] = {}
-    problems: list[tuple[str, str, str]] = []
+    problems: list[Cause] = []
     for name in sorted(params):
         value = params[name]
         field = f"{FIELD}.{name}"

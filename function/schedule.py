@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import inputs, naming, resources
-from function.conditions import Reason
+from function.conditions import Cause, Reason
 from function.resources import dig
 from function.specs import BackupSpec, BackupStatus
 
@@ -47,9 +47,7 @@ def resolve(spec: BackupSpec | None, inp: inputs.Input) -> Schedule:
     )
 
 
-def validate(
-    spec: BackupSpec | None, inp: inputs.Input, replicas: int
-) -> list[tuple[str, str, str]]:
+def validate(spec: BackupSpec | None, inp: inputs.Input, replicas: int) -> list[Cause]:
     """(field, reason, cause) for every problem with spec.backup."""
     s = resolve(spec, inp)
     out = []
@@ -85,7 +83,7 @@ def validate(
 
 def validate_against_running(
     spec: BackupSpec | None, inp: inputs.Input, observed: dict | None
-) -> list[tuple[str, str, str]]:
+) -> list[Cause]:
     """(field, reason, cause) for a new backup window RDS would refuse on this instance: one that
     overlaps the maintenance window AWS keeps for it (ModifyDBInstance PreferredBackupWindow:
     "Must not conflict with the preferred maintenance window"). AWS chose that window at

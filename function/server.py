@@ -66,6 +66,8 @@ def serve(
     reflection.enable_server_reflection(runtime.SERVICE_NAMES, server)
     if insecure:
         server.add_insecure_port(address)
+    elif tls_certs_dir is None:
+        raise ValueError("no TLS_SERVER_CERTS_DIR, and not --insecure")
     else:
         server.add_secure_port(address, runtime.load_credentials(tls_certs_dir))
 

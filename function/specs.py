@@ -409,13 +409,13 @@ def parse(model: type[M], data: dict) -> tuple[M | None, ValidationError | None,
     try:
         spec = model.model_validate(data)
         return spec, None, spec
-    except ValidationError as err:
-        first = err
+    except ValidationError as invalid:
+        first = invalid
     pruned: Any = data
     broken: set[str] = set()
-    err = first
+    errors = first
     for _ in range(8):  # each round removes at least one field
-        for e in err.errors(include_url=False):
+        for e in errors.errors(include_url=False):
             loc = e["loc"]
             if not loc:
                 return None, first, None
@@ -432,7 +432,7 @@ def parse(model: type[M], data: dict) -> tuple[M | None, ValidationError | None,
         try:
             partial = model.model_validate({**pruned, **stand_in})
         except ValidationError as again:
-            err = again
+            errors = again
             continue
         return None, first, partial.model_copy(update=dict.fromkeys(broken, ""))
     return None, first, None

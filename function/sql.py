@@ -215,6 +215,7 @@ MYSQL_PRIVILEGES = {"readWrite": ["ALL"], "readOnly": ["SELECT", "SHOW VIEW"]}
 def compose_grant(
     m: Mode, engine: str, provider_config: str, user: str, role: str, db: str
 ) -> dict:
+    fp: dict[str, object]
     if engines.get(engine).group_roles:
         fp = {"role": user, "memberOf": group_for(role)}
     else:
