@@ -299,14 +299,19 @@ def composed_version(spec: InstanceSpec, observed: dict | None) -> str:
     its own version): once AWS reports it, that one (so the instance gets its family's parameter
     group, TLS enforced, and the developer's parameters are checked against it); "" before. The
     version AWS upgraded the instance to on its own, when it moved past the spec's."""
-    running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
-        observed, "status", "atProvider", "engineVersionActual"
-    )
     return (
         upgraded_by_aws(spec.serviceVersion, observed)
         or spec.serviceVersion
-        or (running if isinstance(running, str) else "")
+        or running_version(observed)
     )
+
+
+def running_version(observed: dict | None) -> str:
+    """The version the existing instance was composed with, else the one AWS reports; ""."""
+    running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
+        observed, "status", "atProvider", "engineVersionActual"
+    )
+    return running if isinstance(running, str) else ""
 
 
 def upgraded_by_aws(asked: str, observed: dict | None) -> str | None:
@@ -479,10 +484,9 @@ def resolve(
     plan = cat.plan(spec.plan)
     assert plan is not None
     version = composed_version(spec, observed)
-    running = dig(observed, "spec", "forProvider", "engineVersion") or dig(
-        observed, "status", "atProvider", "engineVersionActual"
-    )
-    upgraded_from = spec.serviceVersion if upgraded_by_aws(spec.serviceVersion, observed) else ""
+    running = running_version(observed)
+    # composed_version takes the spec's version unless AWS upgraded past it.
+    upgraded_from = spec.serviceVersion if version != spec.serviceVersion else ""
     if upgraded_from:
         conditions.warn(
             rsp,
@@ -538,7 +542,7 @@ def resolve(
         engine=engine,
         identifier=origin.identifier,
         version=version,
-        major_upgrade=isinstance(running, str)
+        major_upgrade=bool(running)
         and bool(version)
         and engines.get(engine).major(running) != engines.get(engine).major(version),
         plan=plan,
