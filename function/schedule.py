@@ -116,10 +116,13 @@ _WEEK_MINUTES = 7 * _DAY_MINUTES
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def _minute_of_week(day: int, hhmm: str) -> int:
+    return day * _DAY_MINUTES + int(hhmm[:2]) * 60 + int(hhmm[3:5])
+
+
 def _week_interval(day: int, start: str, end: str) -> tuple[int, int]:
     """[start, end) in minutes of the week; an end at or before the start is on the next day."""
-    a = day * _DAY_MINUTES + int(start[:2]) * 60 + int(start[3:5])
-    b = day * _DAY_MINUTES + int(end[:2]) * 60 + int(end[3:5])
+    a, b = _minute_of_week(day, start), _minute_of_week(day, end)
     return a, b if b > a else b + _DAY_MINUTES
 
 
@@ -128,8 +131,8 @@ def windows_overlap(daily: str, weekly: str) -> bool:
     unreadable weekly window is taken as no overlap: AWS, not this check, has the last word."""
     try:
         first, last = weekly.lower().split("-")
-        m_start = _week_interval(_DAYS.index(first[:3]), first[4:], first[4:])[0]
-        m_end = _week_interval(_DAYS.index(last[:3]), last[4:], last[4:])[0]
+        m_start = _minute_of_week(_DAYS.index(first[:3]), first[4:])
+        m_end = _minute_of_week(_DAYS.index(last[:3]), last[4:])
         d_start, d_end = daily.split("-")
         # Day 7 is next week's Monday, for a maintenance window over the week's end.
         daily_intervals = [_week_interval(day, d_start, d_end) for day in range(8)]
