@@ -11,6 +11,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import instance, naming, schedule
+from tests import crds
 from tests.helpers import (
     EXAMPLE_INPUT,
     composite,
@@ -287,6 +288,7 @@ def test_the_deletion_protection_usage_follows_the_platform_on_every_path(stub, 
             "reason": REASON,
         },
     }
+    crds.validate(made["deletion-protection"])
     observed = {n: observed[n] if n in observed else observed_from(b) for n, b in made.items()}
     asked = composite("PostgresqlInstance", {**spec, "serviceVersion": "17.4"} if refused else spec)
     kept = desired(run(stub, asked, observed, _protection(True)))
